@@ -1,0 +1,170 @@
+"""Frozen, validated configuration dataclasses and named presets.
+
+``ModelConfig`` describes the network (including which attention heads are quantum and where their
+circuits run); ``TrainConfig`` describes the optimisation run. Both validate themselves on
+construction, so an impossible configuration fails before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from qgpt_jax.errors import ConfigError
+
+ATTENTION_KINDS = ("classical", "seed", "enhance")
+
+# Presets give values for fields of both dataclasses; each class takes the fields it owns.
+PRESETS: dict[str, dict[str, Any]] = {
+    # The configuration behind the seed project's reported numbers (its results.md).
+    "seed": dict(
+        n_embd=16, n_head=2, n_layer=2, block_size=8, dropout=0.1,
+        batch_size=4, learning_rate=1e-3, max_iters=1000, eval_iters=20, eval_interval=100,
+    ),
+    # The seed project's later defaults.
+    "seed-large": dict(
+        n_embd=32, n_head=4, n_layer=3, block_size=16, dropout=0.1,
+        batch_size=12, learning_rate=2e-3, max_iters=1000, eval_iters=20, eval_interval=100,
+    ),
+    # Small and fast, for tests and smoke runs.
+    "tiny": dict(
+        n_embd=8, n_head=2, n_layer=1, block_size=8, dropout=0.0,
+        batch_size=2, learning_rate=1e-2, max_iters=30, eval_iters=2, eval_interval=10,
+    ),
+}
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _from_preset(cls, name: str, overrides: dict[str, Any]):
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    own = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(overrides) - own
+    if unknown:
+        raise ConfigError(
+            f"{cls.__name__} has no field(s) {', '.join(sorted(unknown))}; "
+            f"valid fields: {', '.join(sorted(own))}"
+        )
+    values = {k: v for k, v in PRESETS[name].items() if k in own}
+    values.update(overrides)
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of the GPT and of its quantum attention heads."""
+
+    vocab_size: int = 65
+    n_embd: int = 16
+    n_head: int = 2
+    n_layer: int = 2
+    block_size: int = 8
+    dropout: float = 0.1
+    attention: str = "classical"
+    """Head kind: ``classical``, ``seed`` (faithful to the original) or ``enhance`` (causal)."""
+    n_qubits: int = 4
+    device: str = "default.qubit"
+    """Where quantum heads run; see ``qgpt_jax.quantum.devices.DEVICES``."""
+    shots: int | None = None
+    """``None`` for exact expectation values, else the number of samples per circuit."""
+    noise: str | None = None
+    """Name of a fake IBM backend whose noise model, basis and coupling map Aer uses."""
+    aer_threads: int | None = None
+
+    def __post_init__(self):
+        for name in ("vocab_size", "n_embd", "n_head", "n_layer", "block_size", "n_qubits"):
+            value = getattr(self, name)
+            _check(isinstance(value, int) and value > 0, f"{name} must be a positive integer, got {value!r}")
+        _check(
+            self.n_embd % self.n_head == 0,
+            f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})",
+        )
+        _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        _check(
+            self.attention in ATTENTION_KINDS,
+            f"unknown attention kind {self.attention!r}; choose one of: {', '.join(ATTENTION_KINDS)}",
+        )
+        _check(2 <= self.n_qubits <= 20, f"n_qubits must be between 2 and 20, got {self.n_qubits}")
+        _check(
+            self.shots is None or (isinstance(self.shots, int) and self.shots > 0),
+            f"shots must be a positive integer (omit it for exact expectation values), got {self.shots!r}",
+        )
+        _check(
+            self.aer_threads is None or self.aer_threads > 0,
+            f"aer_threads must be positive, got {self.aer_threads}",
+        )
+        if self.is_quantum:
+            from qgpt_jax.quantum.devices import validate_device
+
+            validate_device(self)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> ModelConfig:
+        """The named preset's model fields, with ``overrides`` applied."""
+        return _from_preset(cls, name, overrides)
+
+    @property
+    def head_size(self) -> int:
+        return self.n_embd // self.n_head
+
+    @property
+    def is_quantum(self) -> bool:
+        return self.attention != "classical"
+
+    @property
+    def n_quantum_heads(self) -> int:
+        """As in the seed: the first ``min(n_head, 2)`` heads of each layer are quantum."""
+        return min(self.n_head, 2) if self.is_quantum else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; defaults follow the seed (``torch.optim.AdamW``)."""
+
+    batch_size: int = 4
+    learning_rate: float = 1e-3
+    max_iters: int = 1000
+    eval_interval: int = 100
+    eval_iters: int = 20
+    weight_decay: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    quantum_learning_rate: float | None = None
+    """Learning rate for circuit weights and quantum scales; ``None`` uses ``learning_rate``."""
+    steps_per_call: int = 50
+    """Training steps fused into one compiled ``lax.scan`` call (1 disables fusion)."""
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("batch_size", "eval_interval", "eval_iters", "steps_per_call"):
+            value = getattr(self, name)
+            _check(isinstance(value, int) and value > 0, f"{name} must be a positive integer, got {value!r}")
+        _check(
+            isinstance(self.max_iters, int) and self.max_iters >= 0,
+            f"max_iters must be a non-negative integer, got {self.max_iters!r}",
+        )
+        _check(self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}")
+        _check(
+            self.quantum_learning_rate is None or self.quantum_learning_rate > 0,
+            f"quantum_learning_rate must be positive, got {self.quantum_learning_rate}",
+        )
+        _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        _check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must be in [0, 1)")
+        _check(self.eps > 0, f"eps must be positive, got {self.eps}")
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> TrainConfig:
+        """The named preset's training fields, with ``overrides`` applied."""
+        return _from_preset(cls, name, overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,243 @@
+"""The GPT, top to bottom: embeddings, pre-LayerNorm blocks, attention heads (classical or quantum).
+
+Architecture and numerics follow the seed project (a PyTorch char-level GPT) so that its weights
+load and give the same logits: LayerNorm epsilon 1e-5, Linear/Embedding weights N(0, 0.02), biases 0,
+attention scores scaled by ``n_embd ** -0.5`` (the seed's choice, not the usual head size).
+
+Multi-head attention takes a kind per head, so a head becomes a quantum head without touching anything
+else: the first ``config.n_quantum_heads`` heads of every layer use ``config.attention`` and come
+first in the concatenation, as in the seed.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from qgpt_jax.config import ModelConfig
+from qgpt_jax.quantum.circuits import n_circuit_weights
+from qgpt_jax.quantum.devices import executor_for
+
+LAYER_NORM_EPS = 1e-5  # PyTorch's default
+weight_init = nn.initializers.normal(stddev=0.02)
+
+
+def dense(features: int, name: str, use_bias: bool = True) -> nn.Dense:
+    return nn.Dense(features, use_bias=use_bias, kernel_init=weight_init, name=name)
+
+
+def layer_norm(name: str) -> nn.LayerNorm:
+    return nn.LayerNorm(epsilon=LAYER_NORM_EPS, name=name)
+
+
+def causal_softmax(logits):
+    """Softmax over keys with future positions masked out. ``logits``: (B, T, T)."""
+    T = logits.shape[-1]
+    mask = jnp.tril(jnp.ones((T, T), dtype=bool))
+    return jax.nn.softmax(jnp.where(mask, logits, -jnp.inf), axis=-1)
+
+
+def project_qkv(x, head_size: int):
+    """Key, query and value projections (no bias) of ``x`` (B, T, C), inside the calling head."""
+    k = dense(head_size, "key", use_bias=False)(x)  # (B, T, hs)
+    q = dense(head_size, "query", use_bias=False)(x)  # (B, T, hs)
+    v = dense(head_size, "value", use_bias=False)(x)  # (B, T, hs)
+    return k, q, v
+
+
+def attention_scores(q, k, n_embd: int):
+    # Scaled by n_embd ** -0.5 (the channel count of the block input), as the seed does.
+    return q @ k.swapaxes(-2, -1) * n_embd**-0.5  # (B, T, T)
+
+
+class ClassicalHead(nn.Module):
+    """One head of causal self-attention."""
+
+    config: ModelConfig
+
+    @nn.compact
+    def __call__(self, x, deterministic: bool):
+        cfg = self.config
+        k, q, v = project_qkv(x, cfg.head_size)
+        wei = causal_softmax(attention_scores(q, k, cfg.n_embd))  # (B, T, T)
+        wei = nn.Dropout(cfg.dropout)(wei, deterministic=deterministic)
+        return wei @ v  # (B, T, hs)
+
+
+def circuit_weights_param(module: nn.Module, n_qubits: int):
+    init = nn.initializers.normal(stddev=0.1)  # the seed: 0.1 * standard normal
+    return module.param("circuit_weights", init, (n_circuit_weights(n_qubits),))
+
+
+class SeedQuantumHead(nn.Module):
+    """The seed project's quantum head, reproduced with its quirks, for parity only.
+
+    Quirks kept on purpose (do not copy them into new designs):
+    * the circuit sees ``tanh(mean_d q[b, t, d])`` for the first ``n_qubits`` positions only;
+    * one scalar ``e = sigmoid(mean over the whole batch of <Z...Z>) * quantum_scale`` is shared by
+      every batch element, coupling the examples of a batch;
+    * ``e`` is added *after* the softmax to every entry, masked future positions included, so each
+      position receives a little of the future values (the head is not causal) and rows no longer
+      sum to 1;
+    * the circuit inputs get no gradient (the seed's EstimatorQNN had no input gradients);
+    * sequences shorter than ``n_qubits`` make the seed's circuit call fail and use ``e = 0``.
+    """
+
+    config: ModelConfig
+
+    @nn.compact
+    def __call__(self, x, deterministic: bool):
+        cfg = self.config
+        B, T, C = x.shape
+        k, q, v = project_qkv(x, cfg.head_size)
+        circuit_weights = circuit_weights_param(self, cfg.n_qubits)
+        quantum_scale = self.param("quantum_scale", nn.initializers.constant(0.1), ())
+        wei = causal_softmax(attention_scores(q, k, C))  # (B, T, T)
+        if T >= cfg.n_qubits:
+            angles = jax.lax.stop_gradient(jnp.tanh(q[:, : cfg.n_qubits, :].mean(-1)))  # (B, n)
+            expvals = executor_for(cfg)(angles, circuit_weights)  # (B,)
+            wei = wei + jax.nn.sigmoid(expvals.mean()) * quantum_scale
+        wei = nn.Dropout(cfg.dropout)(wei, deterministic=deterministic)
+        return wei @ v  # (B, T, hs)
+
+
+class EnhanceQuantumHead(nn.Module):
+    """Causal, per-token quantum attention: the seed's idea done right.
+
+    Every key position j gets its own circuit on angles ``tanh(k[b, j] @ W)``; ``quantum_scale *
+    <Z...Z>_j`` is added to column j of the attention logits before the mask and softmax. Rows still
+    sum to 1, attention stays causal, no batch coupling, and gradients reach the circuit inputs.
+    """
+
+    config: ModelConfig
+
+    @nn.compact
+    def __call__(self, x, deterministic: bool):
+        cfg = self.config
+        B, T, C = x.shape
+        k, q, v = project_qkv(x, cfg.head_size)
+        circuit_weights = circuit_weights_param(self, cfg.n_qubits)
+        quantum_scale = self.param("quantum_scale", nn.initializers.constant(0.1), ())
+        angle_projection = self.param(
+            "angle_projection", nn.initializers.normal(stddev=1.0), (cfg.head_size, cfg.n_qubits)
+        )
+        angles = jnp.tanh(k @ angle_projection)  # (B, T, n)
+        expvals = executor_for(cfg)(angles.reshape(B * T, cfg.n_qubits), circuit_weights)
+        logits = attention_scores(q, k, C) + quantum_scale * expvals.reshape(B, 1, T)  # (B, T, T)
+        wei = nn.Dropout(cfg.dropout)(causal_softmax(logits), deterministic=deterministic)
+        return wei @ v  # (B, T, hs)
+
+
+QUANTUM_HEADS = {"seed": SeedQuantumHead, "enhance": EnhanceQuantumHead}
+
+
+def head_kinds(config: ModelConfig) -> list[str]:
+    """Kind of each head of a layer, quantum heads first (as the seed concatenates them)."""
+    n_quantum = config.n_quantum_heads
+    return [config.attention] * n_quantum + ["classical"] * (config.n_head - n_quantum)
+
+
+class MultiHeadAttention(nn.Module):
+    """Heads chosen per head by kind, concatenated, projected.
+
+    Quantum heads are separate modules (``quantum_head_{h}``); the classical heads of a layer share
+    one module vmapped over a leading head axis of their parameters (``classical_heads``), which
+    runs them as one batched matmul instead of one small matmul per head.
+    """
+
+    config: ModelConfig
+
+    @nn.compact
+    def __call__(self, x, deterministic: bool):
+        cfg = self.config
+        kinds = head_kinds(cfg)
+        outputs = [
+            QUANTUM_HEADS[kind](cfg, name=f"quantum_head_{h}")(x, deterministic)  # (B, T, hs)
+            for h, kind in enumerate(kinds)
+            if kind != "classical"
+        ]
+        n_classical = kinds.count("classical")
+        if n_classical:
+            heads = nn.vmap(
+                ClassicalHead,
+                in_axes=None,
+                out_axes=-2,
+                axis_size=n_classical,
+                variable_axes={"params": 0},
+                split_rngs={"params": True, "dropout": True},
+            )(cfg, name="classical_heads")
+            out = heads(x, deterministic)  # (B, T, n_classical, hs)
+            outputs.append(out.reshape(*out.shape[:-2], -1))
+        out = jnp.concatenate(outputs, axis=-1)  # (B, T, C)
+        out = dense(cfg.n_embd, "proj")(out)
+        return nn.Dropout(cfg.dropout)(out, deterministic=deterministic)
+
+
+class FeedForward(nn.Module):
+    config: ModelConfig
+
+    @nn.compact
+    def __call__(self, x, deterministic: bool):
+        cfg = self.config
+        x = nn.relu(dense(4 * cfg.n_embd, "fc")(x))  # (B, T, 4C)
+        x = dense(cfg.n_embd, "proj")(x)  # (B, T, C)
+        return nn.Dropout(cfg.dropout)(x, deterministic=deterministic)
+
+
+class Block(nn.Module):
+    config: ModelConfig
+
+    @nn.compact
+    def __call__(self, x, deterministic: bool):
+        x = x + MultiHeadAttention(self.config, name="sa")(layer_norm("ln1")(x), deterministic)
+        x = x + FeedForward(self.config, name="ffwd")(layer_norm("ln2")(x), deterministic)
+        return x
+
+
+class GPT(nn.Module):
+    config: ModelConfig
+
+    @nn.compact
+    def __call__(self, idx, deterministic: bool = True):
+        cfg = self.config
+        B, T = idx.shape
+        if T > cfg.block_size:
+            raise ValueError(f"sequence length {T} exceeds block_size {cfg.block_size}")
+        tok = nn.Embed(cfg.vocab_size, cfg.n_embd, embedding_init=weight_init,
+                       name="token_embedding")(idx)  # (B, T, C)
+        pos = nn.Embed(cfg.block_size, cfg.n_embd, embedding_init=weight_init,
+                       name="position_embedding")(jnp.arange(T))  # (T, C)
+        x = tok + pos
+        for i in range(cfg.n_layer):
+            x = Block(cfg, name=f"block_{i}")(x, deterministic)
+        x = layer_norm("ln_f")(x)
+        return dense(cfg.vocab_size, "lm_head")(x)  # (B, T, vocab)
+
+
+def init(config: ModelConfig, key: jax.Array):
+    """Fresh parameters for ``config``: a pytree of arrays."""
+    dummy = jnp.zeros((1, config.block_size), dtype=jnp.int32)
+    return GPT(config).init(key, dummy, deterministic=True)["params"]
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def forward(config: ModelConfig, params, idx):
+    """Evaluation-mode logits (no dropout) for token ids ``idx`` (B, T) -> (B, T, vocab)."""
+    return GPT(config).apply({"params": params}, idx, deterministic=True)
+
+
+def count_params(params) -> int:
+    return sum(int(p.size) for p in jax.tree_util.tree_leaves(params))
+
+
+def circuits_per_forward(config: ModelConfig, batch: int, length: int) -> int:
+    """Circuit evaluations one forward pass makes on a (batch, length) input."""
+    per_head = {
+        "classical": 0,
+        "seed": batch if length >= config.n_qubits else 0,
+        "enhance": batch * length,
+    }[config.attention]
+    return config.n_layer * config.n_quantum_heads * per_head

@@ -1,0 +1,13 @@
+"""Quantum attention circuits and the devices that run them."""
+
+from qgpt_jax.quantum.circuits import circular_pairs, n_circuit_weights, seed_circuit
+from qgpt_jax.quantum.devices import DEVICES, circuit_executor, validate_device
+
+__all__ = [
+    "DEVICES",
+    "circuit_executor",
+    "circular_pairs",
+    "n_circuit_weights",
+    "seed_circuit",
+    "validate_device",
+]
