@@ -138,34 +138,41 @@ class CharTokenizer:
 
 @dataclass(frozen=True)
 class Dataset:
+    """Token ids of the whole corpus; the first ``n_train`` are the training split."""
+
     tokenizer: CharTokenizer
-    train: jax.Array  # (N_train,) int32
-    val: jax.Array  # (N_val,) int32
+    tokens: jax.Array  # (N,) int32
+    n_train: int
+
+    def bounds(self, split: str) -> tuple[int, int]:
+        """``[start, stop)`` of a split within ``tokens``."""
+        return {"train": (0, self.n_train), "val": (self.n_train, int(self.tokens.shape[0]))}[split]
 
 
 def load_dataset(path: str | os.PathLike | None = None, block_size: int = 8) -> Dataset:
-    """Read, tokenise and split the corpus 90/10 into train and validation token arrays."""
+    """Read, tokenise and split the corpus 90/10 into train and validation."""
     text = read_corpus(path)
     tokenizer = CharTokenizer.from_text(text)
     ids = np.asarray(tokenizer.encode(text), dtype=np.int32)
     n_train = int(TRAIN_FRACTION * len(ids))
-    train, val = ids[:n_train], ids[n_train:]
-    shortest = min(len(train), len(val))
-    if shortest <= block_size + 1:
+    n_val = len(ids) - n_train
+    if min(n_train, n_val) <= block_size + 1:
         raise DataError(
             f"corpus is too short for block_size {block_size}: its validation split has "
-            f"{len(val)} tokens; use a longer corpus or a smaller --block-size"
+            f"{n_val} tokens; use a longer corpus or a smaller --block-size"
         )
-    return Dataset(tokenizer, jnp.asarray(train), jnp.asarray(val))
+    return Dataset(tokenizer, jnp.asarray(ids), n_train)
 
 
-def get_batch(data: jax.Array, key: jax.Array, batch_size: int, block_size: int):
-    """Random contiguous windows: inputs ``(B, T)`` and next-token targets ``(B, T)``.
+def get_batch(tokens: jax.Array, key: jax.Array, batch_size: int, block_size: int,
+              start=0, stop=None):
+    """Random windows of ``tokens[start:stop]``: inputs ``(B, T)`` and next-token targets ``(B, T)``.
 
-    Pure and jittable: the same key always gives the same batch.
+    Pure and jittable (``start``/``stop`` may be traced): the same key gives the same batch.
     """
-    starts = jax.random.randint(key, (batch_size,), 0, data.shape[0] - block_size)
+    stop = tokens.shape[0] if stop is None else stop
+    starts = jax.random.randint(key, (batch_size,), start, stop - block_size)
     offsets = jnp.arange(block_size)
-    x = data[starts[:, None] + offsets]  # (B, T)
-    y = data[starts[:, None] + offsets + 1]  # (B, T)
+    x = tokens[starts[:, None] + offsets]  # (B, T)
+    y = tokens[starts[:, None] + offsets + 1]  # (B, T)
     return x, y

@@ -94,25 +94,26 @@ def train_step(state: TrainState, batch, key: jax.Array):
     return state.apply_gradients(grads=grads), {"loss": loss}
 
 
-def train_steps(state: TrainState, data, keys: RunKeys, batch_size: int, block_size: int,
-                n_steps: int):
+def train_steps(state: TrainState, tokens, n_train, keys: RunKeys, batch_size: int,
+                block_size: int, n_steps: int):
     """``n_steps`` train steps fused into one ``lax.scan``; batches are drawn on the device."""
 
     def body(state, _):
         step = state.step
-        batch = get_batch(data, jax.random.fold_in(keys.data, step), batch_size, block_size)
+        batch = get_batch(tokens, jax.random.fold_in(keys.data, step), batch_size, block_size,
+                          0, n_train)
         return train_step(state, batch, jax.random.fold_in(keys.dropout, step))
 
     state, metrics = jax.lax.scan(body, state, None, length=n_steps)
     return state, metrics["loss"]  # (n_steps,)
 
 
-def estimate_loss(state: TrainState, data, key: jax.Array, eval_iters: int, batch_size: int,
-                  block_size: int):
-    """Mean evaluation-mode loss over ``eval_iters`` batches drawn with ``key``."""
+def estimate_loss(state: TrainState, tokens, start, stop, key: jax.Array, eval_iters: int,
+                  batch_size: int, block_size: int):
+    """Mean evaluation-mode loss over ``eval_iters`` batches of ``tokens[start:stop]``."""
 
     def one(k):
-        x, y = get_batch(data, k, batch_size, block_size)
+        x, y = get_batch(tokens, k, batch_size, block_size, start, stop)
         return cross_entropy(state.apply_fn({"params": state.params}, x, deterministic=True), y)
 
     return jax.lax.map(one, jax.random.split(key, eval_iters)).mean()
@@ -183,13 +184,12 @@ def train(mc: ModelConfig, tc: TrainConfig, dataset: Dataset, *, progress: bool 
     n_chunk = chunk_length(tc)
 
     t0 = time.perf_counter()
-    steps_fn = jax.jit(train_steps, static_argnums=(3, 4, 5), donate_argnums=0)
-    compiled_steps = steps_fn.lower(state, dataset.train, keys, B, T, n_chunk).compile()
-    eval_fn = jax.jit(estimate_loss, static_argnums=(3, 4, 5))
-    compiled_eval = {
-        split: eval_fn.lower(state, data, keys.eval, tc.eval_iters, B, T).compile()
-        for split, data in (("train", dataset.train), ("val", dataset.val))
-    }
+    tokens, n_train = dataset.tokens, jnp.int32(dataset.n_train)
+    steps_fn = jax.jit(train_steps, static_argnums=(4, 5, 6), donate_argnums=0)
+    compiled_steps = steps_fn.lower(state, tokens, n_train, keys, B, T, n_chunk).compile()
+    eval_fn = jax.jit(estimate_loss, static_argnums=(5, 6, 7))
+    compiled_eval = eval_fn.lower(state, tokens, n_train, n_train, keys.eval, tc.eval_iters, B,
+                                  T).compile()
     compile_s = time.perf_counter() - t0
 
     evals: list[dict] = []
@@ -198,12 +198,11 @@ def train(mc: ModelConfig, tc: TrainConfig, dataset: Dataset, *, progress: bool 
 
     def evaluate(step: int) -> None:
         k = jax.random.fold_in(keys.eval, step)
-        ktrain, kval = jax.random.split(k)
-        losses = {
-            "step": step,
-            "train_loss": float(compiled_eval["train"](state, dataset.train, ktrain)),
-            "val_loss": float(compiled_eval["val"](state, dataset.val, kval)),
-        }
+        losses = {"step": step}
+        for split, split_key in zip(("train", "val"), jax.random.split(k), strict=True):
+            start, stop = dataset.bounds(split)
+            loss = compiled_eval(state, tokens, jnp.int32(start), jnp.int32(stop), split_key)
+            losses[f"{split}_loss"] = float(loss)
         counter.forward(B, T, times=2 * tc.eval_iters)
         evals.append(losses)
 
@@ -216,7 +215,7 @@ def train(mc: ModelConfig, tc: TrainConfig, dataset: Dataset, *, progress: bool 
             jax.profiler.start_trace(profile_dir)
             profiling = True
         t = time.perf_counter()
-        state, losses = compiled_steps(state, dataset.train, keys)
+        state, losses = compiled_steps(state, tokens, n_train, keys)
         losses = np.asarray(losses)  # one host sync per chunk
         train_s += time.perf_counter() - t
         if profiling:

@@ -1,0 +1,103 @@
+"""Command-line plumbing shared by the ``experiments`` entry points.
+
+Every field of ``ModelConfig`` and ``TrainConfig`` becomes a ``--flag`` (``n_embd`` -> ``--n-embd``);
+``configs_from_args`` is the single place where the command line turns into config objects.
+``main_guard`` turns user errors into one line on stderr and a non-zero exit, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import os
+import sys
+import types
+import typing
+
+from qgpt_jax.config import PRESETS, ModelConfig, TrainConfig
+from qgpt_jax.errors import QGPTError
+
+FLAG_HELP = {
+    "vocab_size": "vocabulary size (set from the corpus when training)",
+    "attention": "head kind for quantum models: classical, seed or enhance",
+    "device": "where quantum heads run: default.qubit, lightning.qubit, qiskit.aer, aer",
+    "shots": "samples per circuit on Aer devices (default: exact expectation values)",
+    "noise": "fake IBM backend whose noise model Aer uses, e.g. manila or nairobi",
+    "aer_threads": "threads for Aer (default: $AER_THREADS or the CPU count)",
+    "steps_per_call": "training steps fused into one compiled lax.scan call",
+    "quantum_learning_rate": "learning rate for circuit weights and quantum scales",
+}
+SKIP_FLAGS = {"seed"}  # --seeds takes its place
+
+
+def _field_type(tp):
+    if isinstance(tp, str):
+        tp = eval(tp, {"__builtins__": __builtins__})  # noqa: S307 - annotations of our own classes
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0]
+    return tp
+
+
+def add_config_flags(parser: argparse.ArgumentParser, classes=(ModelConfig, TrainConfig)) -> None:
+    """One ``--flag`` per config field, defaulting to "not given" so presets apply."""
+    for cls in classes:
+        group = parser.add_argument_group(f"{cls.__name__} fields (override the preset)")
+        for field in dataclasses.fields(cls):
+            if field.name in SKIP_FLAGS:
+                continue
+            flag = "--" + field.name.replace("_", "-")
+            help_text = FLAG_HELP.get(field.name, field.name.replace("_", " "))
+            aliases = ["--threads"] if field.name == "aer_threads" else []
+            group.add_argument(flag, *aliases, dest=field.name, type=_field_type(field.type),
+                               default=None,
+                               help=f"{help_text} (default {field.default!r})")
+
+
+def add_preset_flag(parser: argparse.ArgumentParser, default: str = "seed") -> None:
+    parser.add_argument("--preset", default=default,
+                        help=f"named configuration: {', '.join(PRESETS)} (default {default})")
+
+
+def overrides_for(cls, args: argparse.Namespace) -> dict:
+    return {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(cls)
+        if getattr(args, f.name, None) is not None
+    }
+
+
+def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
+    """The one conversion from parsed flags to (validated) config objects."""
+    mc = ModelConfig.from_preset(args.preset, **overrides_for(ModelConfig, args))
+    tc = TrainConfig.from_preset(args.preset, **overrides_for(TrainConfig, args))
+    return mc, tc
+
+
+def main_guard(func):
+    """Run ``func``; print user errors as one line and exit non-zero instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(argv=None):
+        try:
+            return func(argv)
+        except QGPTError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            sys.exit(130)
+
+    return wrapper
+
+
+def quiet_libraries() -> None:
+    """Keep third-party warnings out of the way of progress bars and results."""
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*astype.*")
+    warnings.filterwarnings("ignore", module="pennylane.*")

@@ -1,0 +1,248 @@
+"""Train several models over several seeds on the same batches and write a comparison report."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import tempfile
+from pathlib import Path
+
+from qgpt_jax.checkpoint import save_checkpoint
+from qgpt_jax.config import ATTENTION_KINDS, ModelConfig, TrainConfig
+from qgpt_jax.data import Dataset
+from qgpt_jax.errors import ConfigError, QGPTError
+from qgpt_jax.generate import generate
+from qgpt_jax.report import (
+    atomic_write_json,
+    atomic_write_text,
+    environment,
+    mean_std,
+    plot_loss_curves,
+    sample_difference,
+)
+from qgpt_jax.train import RunKeys, train
+
+SAMPLE_PROMPT = "\n"  # the seed generated from a single newline
+SAMPLE_TOKENS = 120
+
+
+def parse_models(text: str) -> list[str]:
+    models = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in models if m not in ATTENTION_KINDS]
+    if not models or unknown:
+        raise ConfigError(
+            f"unknown model {', '.join(unknown) or '(none given)'}; choose from: "
+            f"{', '.join(ATTENTION_KINDS)} (comma-separated)"
+        )
+    return list(dict.fromkeys(models))
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds takes comma-separated integers, got {text!r}") from None
+    if not seeds:
+        raise ConfigError("--seeds needs at least one integer")
+    return list(dict.fromkeys(seeds))
+
+
+def ensure_writable(out: Path) -> None:
+    """Fail before training, not after, when the output folder cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise QGPTError(
+            f"cannot write to output folder {out} ({exc.strerror}); choose another with --out"
+        ) from None
+
+
+def run_one(mc: ModelConfig, tc: TrainConfig, dataset: Dataset, *, progress: bool,
+            profile_dir: str | None, checkpoint_dir: Path) -> dict:
+    result = train(mc, tc, dataset, progress=progress, profile_dir=profile_dir,
+                   description=f"{mc.attention} seed {tc.seed}")
+    tokenizer = dataset.tokenizer
+    prompt = tokenizer.encode(SAMPLE_PROMPT)
+    tokens = generate(mc, result.state.params, prompt, SAMPLE_TOKENS)
+    save_checkpoint(checkpoint_dir, mc, result.state.params, tokenizer,
+                    metadata={"seed": tc.seed, "train": tc.to_dict()})
+    run = {
+        "model": mc.attention,
+        "seed": tc.seed,
+        "params": result.params_count,
+        "iters": tc.max_iters,
+        "train_loss": result.final.get("train_loss"),
+        "val_loss": result.final.get("val_loss"),
+        "tokens_per_s": result.tokens_per_s,
+        "compile_s": result.compile_s,
+        "train_s": result.train_s,
+        "wall_s": result.wall_s,
+        "cpu_s": result.cpu_s,
+        "peak_rss_mb": result.peak_rss_mb,
+        "sample": tokenizer.decode(tokens),
+        "sample_tokens": tokens,
+        "evals": result.evals,
+        "step_losses": result.step_losses,
+        "checkpoint": str(checkpoint_dir),
+    }
+    if mc.is_quantum:
+        run.update(device=mc.device, n_qubits=mc.n_qubits, shots=mc.shots, noise=mc.noise,
+                   circuit_executions=result.circuit_executions)
+    return run
+
+
+def compare(models: list[str], seeds: list[int], mc: ModelConfig, tc: TrainConfig,
+            dataset: Dataset, out: Path, *, preset: str, progress: bool = True,
+            profile_dir: str | None = None) -> dict:
+    """Train every (model, seed) pair, then write ``results.json``, ``results.md`` and a plot."""
+    out = Path(out)
+    ensure_writable(out)
+    mc = dataclasses.replace(mc, vocab_size=dataset.tokenizer.vocab_size)
+    configs = {m: dataclasses.replace(mc, attention=m) for m in models}  # validates each
+    runs = []
+    for (model, model_config), seed in itertools.product(configs.items(), seeds):
+        run_tc = dataclasses.replace(tc, seed=seed)
+        profile = os.path.join(profile_dir, f"{model}-seed{seed}") if profile_dir else None
+        runs.append(run_one(model_config, run_tc, dataset, progress=progress,
+                            profile_dir=profile,
+                            checkpoint_dir=out / "checkpoints" / f"{model}-seed{seed}"))
+
+    results = {
+        "config": {
+            "preset": preset,
+            "models": models,
+            "seeds": seeds,
+            "model": {k: v for k, v in mc.to_dict().items() if k != "attention"},
+            "train": {k: v for k, v in tc.to_dict().items() if k != "seed"},
+            "sample": {"prompt": SAMPLE_PROMPT, "new_tokens": SAMPLE_TOKENS, "decoding": "greedy"},
+        },
+        "environment": environment(),
+        "runs": runs,
+        "summary": summarize(runs),
+        "sample_differences": sample_differences(runs),
+    }
+    atomic_write_json(out / "results.json", results)
+    plot_loss_curves(runs, out / "loss_curves.png",
+                     f"preset {preset}: {tc.max_iters} steps, seeds {', '.join(map(str, seeds))}")
+    atomic_write_text(out / "results.md", render_markdown(results))
+    return results
+
+
+def summarize(runs: list[dict]) -> dict:
+    summary = {}
+    for model in dict.fromkeys(r["model"] for r in runs):
+        mine = [r for r in runs if r["model"] == model]
+        summary[model] = {
+            key: mean_std([r[key] for r in mine])
+            for key in ("train_loss", "val_loss", "tokens_per_s", "compile_s", "wall_s", "cpu_s",
+                        "peak_rss_mb")
+        }
+        summary[model]["params"] = mine[0]["params"]
+    return summary
+
+
+def sample_differences(runs: list[dict]) -> list[dict]:
+    """Seed statistics between the greedy samples of every pair of models, per seed."""
+    diffs = []
+    for a, b in itertools.combinations(runs, 2):
+        if a["seed"] == b["seed"] and a["model"] != b["model"]:
+            stats = sample_difference(a["sample_tokens"], b["sample_tokens"], a["sample"],
+                                      b["sample"])
+            diffs.append({"a": a["model"], "b": b["model"], "seed": a["seed"], **stats})
+    return diffs
+
+
+def _fmt(stat: dict, digits: int = 4) -> str:
+    if stat["mean"] is None:
+        return "n/a"
+    if stat["n"] > 1:
+        return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+    return f"{stat['mean']:.{digits}f}"
+
+
+def render_markdown(results: dict) -> str:
+    cfg, env, summary = results["config"], results["environment"], results["summary"]
+    seeds = cfg["seeds"]
+    n = len(seeds)
+    lines = [
+        "# qgpt-jax comparison",
+        "",
+        f"Preset `{cfg['preset']}`, models {', '.join(f'`{m}`' for m in cfg['models'])}, "
+        f"{n} seed{'s' * (n > 1)} ({', '.join(map(str, seeds))}), "
+        f"{cfg['train']['max_iters']} training steps each. Every model sees the same batches in "
+        f"the same order for a given seed.",
+        "",
+        "## Configuration",
+        "",
+        "| field | value |",
+        "| --- | --- |",
+        *(f"| {k} | {v} |" for k, v in {**cfg["model"], **cfg["train"]}.items()),
+        "",
+        "## Results",
+        "",
+        f"Values are mean ± sample standard deviation over {n} seed{'s' * (n > 1)}. Losses are "
+        f"final estimates (mean cross-entropy over {cfg['train']['eval_iters']} random batches, "
+        "evaluation mode). Training throughput counts training tokens over training wall time, "
+        "**excluding** compilation (reported on its own) and loss evaluation; wall and CPU time "
+        "cover the whole run. Peak RSS is the process's resident memory sampled during the run.",
+        "",
+        "| model | params | train loss | validation loss | tokens/s (excl. compile) | "
+        "compile s | wall s | CPU s | peak RSS MB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for model, s in summary.items():
+        lines.append(
+            f"| {model} | {s['params']:,} | {_fmt(s['train_loss'])} | {_fmt(s['val_loss'])} | "
+            f"{_fmt(s['tokens_per_s'], 0)} | {_fmt(s['compile_s'], 2)} | {_fmt(s['wall_s'], 2)} | "
+            f"{_fmt(s['cpu_s'], 2)} | {_fmt(s['peak_rss_mb'], 0)} |"
+        )
+    quantum = [r for r in results["runs"] if "device" in r]
+    if quantum:
+        lines += [
+            "",
+            "### Quantum runs",
+            "",
+            "| model | seed | device | qubits | shots | noise | circuit executions | counted |",
+            "| --- | ---: | --- | ---: | --- | --- | ---: | --- |",
+        ]
+        for r in quantum:
+            ce = r["circuit_executions"]
+            lines.append(
+                f"| {r['model']} | {r['seed']} | {r['device']} | {r['n_qubits']} | "
+                f"{r['shots'] or 'exact'} | {r['noise'] or 'none'} | {ce.get(r['device'], 0):,} | "
+                f"{ce.get('counted', '')} |"
+            )
+    lines += ["", "## Loss curves", "", "![loss curves](loss_curves.png)", ""]
+    lines += ["## Samples", "",
+              f"Greedy decoding of {cfg['sample']['new_tokens']} new tokens after a newline, "
+              "as the seed did.", ""]
+    for r in results["runs"]:
+        lines += [f"### {r['model']}, seed {r['seed']}", "", "```", r["sample"], "```", ""]
+    if results["sample_differences"]:
+        lines += [
+            "## How the samples differ",
+            "",
+            "Hamming distance and agreement ratio compare tokens position by position; Jaccard "
+            "is the overlap of the two token sets; Levenshtein is the character edit distance.",
+            "",
+            "| pair | seed | tokens compared | Hamming | agreement | Jaccard | Levenshtein |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for d in results["sample_differences"]:
+            lines.append(
+                f"| {d['a']} vs {d['b']} | {d['seed']} | {d['compared_tokens']} | {d['hamming']} | "
+                f"{d['agreement']:.3f} | {d['jaccard']:.3f} | {d['levenshtein']} |"
+            )
+        lines.append("")
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
+    lines += [
+        "## Environment",
+        "",
+        f"{env['platform']}, {env['cpu_count']} CPUs, JAX backend `{env['jax_backend']}`, "
+        f"Python {env['python']}; {versions}.",
+        "",
+    ]
+    return "\n".join(lines)
