@@ -1,0 +1,52 @@
+"""Test, lint and benchmark sessions. ``nox -s tests`` is what CI runs."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+CONSTRAINTS = ("-c", "constraints.txt")
+
+
+def install_project(session: nox.Session, extras: str = "dev") -> None:
+    session.install(*CONSTRAINTS, "-e", f".[{extras}]")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (slow tests excluded); extra arguments go to pytest."""
+    install_project(session, "dev,torch")
+    session.run("pytest", "-m", "not slow", *session.posargs)
+
+
+@nox.session(default=False)
+def slow(session: nox.Session) -> None:
+    """Run only the slow tests (longer training runs, pennylane-qiskit device)."""
+    install_project(session, "dev,torch")
+    session.run("pytest", "-m", "slow", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Lint with ruff, at the version the dev extra names."""
+    ruff = [dep for dep in PYPROJECT["project"]["optional-dependencies"]["dev"] if "ruff" in dep]
+    session.install(*CONSTRAINTS, *ruff)
+    session.run("ruff", "check", "qgpt_jax", "experiments", "tests", "noxfile.py",
+                *session.posargs)
+
+
+@nox.session(default=False)
+def compare(session: nox.Session) -> None:
+    """Run the classical-vs-quantum comparison; arguments go to experiments.compare."""
+    install_project(session)
+    session.run("python", "-m", "experiments.compare", *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmark training throughput per model and device; arguments go to experiments.bench."""
+    install_project(session)
+    session.run("python", "-m", "experiments.bench", *session.posargs)
