@@ -34,8 +34,7 @@ def lint(session: nox.Session) -> None:
     """Lint with ruff, at the version the dev extra names."""
     ruff = [dep for dep in PYPROJECT["project"]["optional-dependencies"]["dev"] if "ruff" in dep]
     session.install(*CONSTRAINTS, *ruff)
-    session.run("ruff", "check", "qgpt_jax", "experiments", "tests", "noxfile.py",
-                *session.posargs)
+    session.run("ruff", "check", "qgpt_jax", "experiments", "tests", "noxfile.py", *session.posargs)
 
 
 @nox.session(default=False)

@@ -26,19 +26,29 @@ def build_parser() -> argparse.ArgumentParser:
         "OUT/results.md, OUT/results.json, OUT/loss_curves.png and a checkpoint per run.",
     )
     add_preset_flag(parser)
-    parser.add_argument("--models", default="classical",
-                        help="comma-separated head kinds: classical, seed, enhance "
-                        "(default: classical)")
-    parser.add_argument("--seeds", default="0", help="comma-separated seeds, one run each "
-                        "(default: 0)")
-    parser.add_argument("--iters", type=int, dest="max_iters",
-                        help="training steps per run (default: the preset's)")
-    parser.add_argument("--data", help="path to the corpus (default: $QGPT_DATA, the cache, or "
-                        "a download)")
-    parser.add_argument("--out", default=None, help="output folder (default: "
-                        "runs/compare-<timestamp>)")
-    parser.add_argument("--profile", metavar="DIR", help="also record a jax.profiler trace of "
-                        "a window of training steps after compilation into DIR")
+    parser.add_argument(
+        "--models",
+        default="classical",
+        help="comma-separated head kinds: classical, seed, enhance (default: classical)",
+    )
+    parser.add_argument(
+        "--seeds", default="0", help="comma-separated seeds, one run each (default: 0)"
+    )
+    parser.add_argument(
+        "--iters", type=int, dest="max_iters", help="training steps per run (default: the preset's)"
+    )
+    parser.add_argument(
+        "--data", help="path to the corpus (default: $QGPT_DATA, the cache, or a download)"
+    )
+    parser.add_argument(
+        "--out", default=None, help="output folder (default: runs/compare-<timestamp>)"
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="also record a jax.profiler trace of "
+        "a window of training steps after compilation into DIR",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_config_flags(parser)
     return parser
@@ -55,8 +65,17 @@ def main(argv=None) -> None:
     mc, tc = configs_from_args(args)
     out = Path(args.out or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}")
     dataset = load_dataset(args.data, block_size=mc.block_size)
-    results = compare(models, seeds, mc, tc, dataset, out, preset=args.preset,
-                      progress=not args.no_progress, profile_dir=args.profile)
+    results = compare(
+        models,
+        seeds,
+        mc,
+        tc,
+        dataset,
+        out,
+        preset=args.preset,
+        progress=not args.no_progress,
+        profile_dir=args.profile,
+    )
     for model, s in results["summary"].items():
         print(
             f"{model:>10}: train {s['train_loss']['mean']:.4f}  val {s['val_loss']['mean']:.4f}  "

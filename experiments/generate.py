@@ -1,7 +1,7 @@
 """Generate text from a saved run.
 
 Example:
-    python -m experiments.generate --checkpoint runs/compare-.../checkpoints/classical-seed0 "ROMEO:"
+    python -m experiments.generate --checkpoint runs/cmp/checkpoints/classical-seed0 "ROMEO:"
 """
 
 from __future__ import annotations
@@ -16,15 +16,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m experiments.generate",
         description="Continue a prompt with a trained model (evaluation mode, no dropout).",
     )
-    parser.add_argument("prompt", nargs="?", default="\n",
-                        help="text to continue (default: a newline, as the seed)")
-    parser.add_argument("--checkpoint", required=True,
-                        help="a run's checkpoint folder (or its checkpoint.msgpack file)")
+    parser.add_argument(
+        "prompt", nargs="?", default="\n", help="text to continue (default: a newline, as the seed)"
+    )
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a run's checkpoint folder (or its checkpoint.msgpack file)",
+    )
     parser.add_argument("--tokens", type=int, default=200, help="new tokens (default 200)")
-    parser.add_argument("--sample", action="store_true",
-                        help="sample instead of greedy decoding")
-    parser.add_argument("--temperature", type=float, default=1.0,
-                        help="sampling temperature (default 1.0)")
+    parser.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    parser.add_argument(
+        "--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)"
+    )
     parser.add_argument("--top-k", type=int, default=None, help="sample from the k likeliest")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     return parser
@@ -45,8 +49,9 @@ def main(argv=None) -> None:
     config, params, tokenizer = load_checkpoint(args.checkpoint)
     prompt = tokenizer.encode(args.prompt)
     key = jax.random.key(args.seed) if args.sample else None
-    tokens = generate(config, params, prompt, args.tokens, key=key,
-                      temperature=args.temperature, top_k=args.top_k)
+    tokens = generate(
+        config, params, prompt, args.tokens, key=key, temperature=args.temperature, top_k=args.top_k
+    )
     print(tokenizer.decode(tokens))
 
 

@@ -1,4 +1,4 @@
-"""qgpt-jax: does putting quantum circuits into a transformer's attention help, and what does it cost?
+"""qgpt-jax: do quantum circuits in a transformer's attention help, and what do they cost?
 
 The names a user scripts against::
 

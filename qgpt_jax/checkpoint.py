@@ -24,8 +24,13 @@ def checkpoint_file(path: str | os.PathLike) -> Path:
     return path / FILENAME if path.is_dir() or not path.suffix else path
 
 
-def save_checkpoint(path: str | os.PathLike, config: ModelConfig, params,
-                    tokenizer: CharTokenizer, metadata: dict | None = None) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike,
+    config: ModelConfig,
+    params,
+    tokenizer: CharTokenizer,
+    metadata: dict | None = None,
+) -> Path:
     """Write ``path/checkpoint.msgpack`` (or ``path`` if it names a file) atomically."""
     target = checkpoint_file(path)
     payload = {
@@ -42,11 +47,15 @@ def save_checkpoint(path: str | os.PathLike, config: ModelConfig, params,
 def _read(path) -> dict:
     target = checkpoint_file(path)
     if not target.is_file():
-        raise CheckpointError(f"no checkpoint at {target}; pass the output folder of a training run")
+        raise CheckpointError(
+            f"no checkpoint at {target}; pass the output folder of a training run"
+        )
     try:
         payload = serialization.msgpack_restore(target.read_bytes())
     except Exception:
-        raise CheckpointError(f"{target} is not a qgpt-jax checkpoint (unreadable msgpack)") from None
+        raise CheckpointError(
+            f"{target} is not a qgpt-jax checkpoint (unreadable msgpack)"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(
             f"{target} is not a {FORMAT} checkpoint; for a PyTorch checkpoint of the original "

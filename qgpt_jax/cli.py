@@ -1,8 +1,9 @@
 """Command-line plumbing shared by the ``experiments`` entry points.
 
-Every field of ``ModelConfig`` and ``TrainConfig`` becomes a ``--flag`` (``n_embd`` -> ``--n-embd``);
-``configs_from_args`` is the single place where the command line turns into config objects.
-``main_guard`` turns user errors into one line on stderr and a non-zero exit, without a traceback.
+Every field of ``ModelConfig`` and ``TrainConfig`` becomes a ``--flag`` (``n_embd`` ->
+``--n-embd``); ``configs_from_args`` is the single place where the command line turns into
+config objects. ``main_guard`` turns user errors into one line on stderr and a non-zero exit,
+without a traceback.
 """
 
 from __future__ import annotations
@@ -50,14 +51,22 @@ def add_config_flags(parser: argparse.ArgumentParser, classes=(ModelConfig, Trai
             flag = "--" + field.name.replace("_", "-")
             help_text = FLAG_HELP.get(field.name, field.name.replace("_", " "))
             aliases = ["--threads"] if field.name == "aer_threads" else []
-            group.add_argument(flag, *aliases, dest=field.name, type=_field_type(field.type),
-                               default=None,
-                               help=f"{help_text} (default {field.default!r})")
+            group.add_argument(
+                flag,
+                *aliases,
+                dest=field.name,
+                type=_field_type(field.type),
+                default=None,
+                help=f"{help_text} (default {field.default!r})",
+            )
 
 
 def add_preset_flag(parser: argparse.ArgumentParser, default: str = "seed") -> None:
-    parser.add_argument("--preset", default=default,
-                        help=f"named configuration: {', '.join(PRESETS)} (default {default})")
+    parser.add_argument(
+        "--preset",
+        default=default,
+        help=f"named configuration: {', '.join(PRESETS)} (default {default})",
+    )
 
 
 def overrides_for(cls, args: argparse.Namespace) -> dict:

@@ -21,7 +21,7 @@ from qgpt_jax.report import (
     plot_loss_curves,
     sample_difference,
 )
-from qgpt_jax.train import RunKeys, train
+from qgpt_jax.train import train
 
 SAMPLE_PROMPT = "\n"  # the seed generated from a single newline
 SAMPLE_TOKENS = 120
@@ -60,15 +60,33 @@ def ensure_writable(out: Path) -> None:
         ) from None
 
 
-def run_one(mc: ModelConfig, tc: TrainConfig, dataset: Dataset, *, progress: bool,
-            profile_dir: str | None, checkpoint_dir: Path) -> dict:
-    result = train(mc, tc, dataset, progress=progress, profile_dir=profile_dir,
-                   description=f"{mc.attention} seed {tc.seed}")
+def run_one(
+    mc: ModelConfig,
+    tc: TrainConfig,
+    dataset: Dataset,
+    *,
+    progress: bool,
+    profile_dir: str | None,
+    checkpoint_dir: Path,
+) -> dict:
+    result = train(
+        mc,
+        tc,
+        dataset,
+        progress=progress,
+        profile_dir=profile_dir,
+        description=f"{mc.attention} seed {tc.seed}",
+    )
     tokenizer = dataset.tokenizer
     prompt = tokenizer.encode(SAMPLE_PROMPT)
     tokens = generate(mc, result.state.params, prompt, SAMPLE_TOKENS)
-    save_checkpoint(checkpoint_dir, mc, result.state.params, tokenizer,
-                    metadata={"seed": tc.seed, "train": tc.to_dict()})
+    save_checkpoint(
+        checkpoint_dir,
+        mc,
+        result.state.params,
+        tokenizer,
+        metadata={"seed": tc.seed, "train": tc.to_dict()},
+    )
     run = {
         "model": mc.attention,
         "seed": tc.seed,
@@ -89,14 +107,28 @@ def run_one(mc: ModelConfig, tc: TrainConfig, dataset: Dataset, *, progress: boo
         "checkpoint": str(checkpoint_dir),
     }
     if mc.is_quantum:
-        run.update(device=mc.device, n_qubits=mc.n_qubits, shots=mc.shots, noise=mc.noise,
-                   circuit_executions=result.circuit_executions)
+        run.update(
+            device=mc.device,
+            n_qubits=mc.n_qubits,
+            shots=mc.shots,
+            noise=mc.noise,
+            circuit_executions=result.circuit_executions,
+        )
     return run
 
 
-def compare(models: list[str], seeds: list[int], mc: ModelConfig, tc: TrainConfig,
-            dataset: Dataset, out: Path, *, preset: str, progress: bool = True,
-            profile_dir: str | None = None) -> dict:
+def compare(
+    models: list[str],
+    seeds: list[int],
+    mc: ModelConfig,
+    tc: TrainConfig,
+    dataset: Dataset,
+    out: Path,
+    *,
+    preset: str,
+    progress: bool = True,
+    profile_dir: str | None = None,
+) -> dict:
     """Train every (model, seed) pair, then write ``results.json``, ``results.md`` and a plot."""
     out = Path(out)
     ensure_writable(out)
@@ -106,9 +138,16 @@ def compare(models: list[str], seeds: list[int], mc: ModelConfig, tc: TrainConfi
     for (model, model_config), seed in itertools.product(configs.items(), seeds):
         run_tc = dataclasses.replace(tc, seed=seed)
         profile = os.path.join(profile_dir, f"{model}-seed{seed}") if profile_dir else None
-        runs.append(run_one(model_config, run_tc, dataset, progress=progress,
-                            profile_dir=profile,
-                            checkpoint_dir=out / "checkpoints" / f"{model}-seed{seed}"))
+        runs.append(
+            run_one(
+                model_config,
+                run_tc,
+                dataset,
+                progress=progress,
+                profile_dir=profile,
+                checkpoint_dir=out / "checkpoints" / f"{model}-seed{seed}",
+            )
+        )
 
     results = {
         "config": {
@@ -125,8 +164,11 @@ def compare(models: list[str], seeds: list[int], mc: ModelConfig, tc: TrainConfi
         "sample_differences": sample_differences(runs),
     }
     atomic_write_json(out / "results.json", results)
-    plot_loss_curves(runs, out / "loss_curves.png",
-                     f"preset {preset}: {tc.max_iters} steps, seeds {', '.join(map(str, seeds))}")
+    plot_loss_curves(
+        runs,
+        out / "loss_curves.png",
+        f"preset {preset}: {tc.max_iters} steps, seeds {', '.join(map(str, seeds))}",
+    )
     atomic_write_text(out / "results.md", render_markdown(results))
     return results
 
@@ -137,8 +179,15 @@ def summarize(runs: list[dict]) -> dict:
         mine = [r for r in runs if r["model"] == model]
         summary[model] = {
             key: mean_std([r[key] for r in mine])
-            for key in ("train_loss", "val_loss", "tokens_per_s", "compile_s", "wall_s", "cpu_s",
-                        "peak_rss_mb")
+            for key in (
+                "train_loss",
+                "val_loss",
+                "tokens_per_s",
+                "compile_s",
+                "wall_s",
+                "cpu_s",
+                "peak_rss_mb",
+            )
         }
         summary[model]["params"] = mine[0]["params"]
     return summary
@@ -149,8 +198,9 @@ def sample_differences(runs: list[dict]) -> list[dict]:
     diffs = []
     for a, b in itertools.combinations(runs, 2):
         if a["seed"] == b["seed"] and a["model"] != b["model"]:
-            stats = sample_difference(a["sample_tokens"], b["sample_tokens"], a["sample"],
-                                      b["sample"])
+            stats = sample_difference(
+                a["sample_tokens"], b["sample_tokens"], a["sample"], b["sample"]
+            )
             diffs.append({"a": a["model"], "b": b["model"], "seed": a["seed"], **stats})
     return diffs
 
@@ -216,9 +266,13 @@ def render_markdown(results: dict) -> str:
                 f"{ce.get('counted', '')} |"
             )
     lines += ["", "## Loss curves", "", "![loss curves](loss_curves.png)", ""]
-    lines += ["## Samples", "",
-              f"Greedy decoding of {cfg['sample']['new_tokens']} new tokens after a newline, "
-              "as the seed did.", ""]
+    lines += [
+        "## Samples",
+        "",
+        f"Greedy decoding of {cfg['sample']['new_tokens']} new tokens after a newline, "
+        "as the seed did.",
+        "",
+    ]
     for r in results["runs"]:
         lines += [f"### {r['model']}, seed {r['seed']}", "", "```", r["sample"], "```", ""]
     if results["sample_differences"]:

@@ -19,18 +19,42 @@ ATTENTION_KINDS = ("classical", "seed", "enhance")
 PRESETS: dict[str, dict[str, Any]] = {
     # The configuration behind the seed project's reported numbers (its results.md).
     "seed": dict(
-        n_embd=16, n_head=2, n_layer=2, block_size=8, dropout=0.1,
-        batch_size=4, learning_rate=1e-3, max_iters=1000, eval_iters=20, eval_interval=100,
+        n_embd=16,
+        n_head=2,
+        n_layer=2,
+        block_size=8,
+        dropout=0.1,
+        batch_size=4,
+        learning_rate=1e-3,
+        max_iters=1000,
+        eval_iters=20,
+        eval_interval=100,
     ),
     # The seed project's later defaults.
     "seed-large": dict(
-        n_embd=32, n_head=4, n_layer=3, block_size=16, dropout=0.1,
-        batch_size=12, learning_rate=2e-3, max_iters=1000, eval_iters=20, eval_interval=100,
+        n_embd=32,
+        n_head=4,
+        n_layer=3,
+        block_size=16,
+        dropout=0.1,
+        batch_size=12,
+        learning_rate=2e-3,
+        max_iters=1000,
+        eval_iters=20,
+        eval_interval=100,
     ),
     # Small and fast, for tests and smoke runs.
     "tiny": dict(
-        n_embd=8, n_head=2, n_layer=1, block_size=8, dropout=0.0,
-        batch_size=2, learning_rate=1e-2, max_iters=30, eval_iters=2, eval_interval=10,
+        n_embd=8,
+        n_head=2,
+        n_layer=1,
+        block_size=8,
+        dropout=0.0,
+        batch_size=2,
+        learning_rate=1e-2,
+        max_iters=30,
+        eval_iters=2,
+        eval_interval=10,
     ),
 }
 
@@ -79,7 +103,10 @@ class ModelConfig:
     def __post_init__(self):
         for name in ("vocab_size", "n_embd", "n_head", "n_layer", "block_size", "n_qubits"):
             value = getattr(self, name)
-            _check(isinstance(value, int) and value > 0, f"{name} must be a positive integer, got {value!r}")
+            _check(
+                isinstance(value, int) and value > 0,
+                f"{name} must be a positive integer, got {value!r}",
+            )
         _check(
             self.n_embd % self.n_head == 0,
             f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})",
@@ -87,12 +114,14 @@ class ModelConfig:
         _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         _check(
             self.attention in ATTENTION_KINDS,
-            f"unknown attention kind {self.attention!r}; choose one of: {', '.join(ATTENTION_KINDS)}",
+            f"unknown attention kind {self.attention!r}; "
+            f"choose one of: {', '.join(ATTENTION_KINDS)}",
         )
         _check(2 <= self.n_qubits <= 20, f"n_qubits must be between 2 and 20, got {self.n_qubits}")
         _check(
             self.shots is None or (isinstance(self.shots, int) and self.shots > 0),
-            f"shots must be a positive integer (omit it for exact expectation values), got {self.shots!r}",
+            f"shots must be a positive integer (omit it for exact expectation values), "
+            f"got {self.shots!r}",
         )
         _check(
             self.aer_threads is None or self.aer_threads > 0,
@@ -147,7 +176,10 @@ class TrainConfig:
     def __post_init__(self):
         for name in ("batch_size", "eval_interval", "eval_iters", "steps_per_call"):
             value = getattr(self, name)
-            _check(isinstance(value, int) and value > 0, f"{name} must be a positive integer, got {value!r}")
+            _check(
+                isinstance(value, int) and value > 0,
+                f"{name} must be a positive integer, got {value!r}",
+            )
         _check(
             isinstance(self.max_iters, int) and self.max_iters >= 0,
             f"max_iters must be a non-negative integer, got {self.max_iters!r}",

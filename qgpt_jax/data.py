@@ -164,9 +164,10 @@ def load_dataset(path: str | os.PathLike | None = None, block_size: int = 8) -> 
     return Dataset(tokenizer, jnp.asarray(ids), n_train)
 
 
-def get_batch(tokens: jax.Array, key: jax.Array, batch_size: int, block_size: int,
-              start=0, stop=None):
-    """Random windows of ``tokens[start:stop]``: inputs ``(B, T)`` and next-token targets ``(B, T)``.
+def get_batch(
+    tokens: jax.Array, key: jax.Array, batch_size: int, block_size: int, start=0, stop=None
+):
+    """Random windows of ``tokens[start:stop]``: inputs (B, T) and next-token targets (B, T).
 
     Pure and jittable (``start``/``stop`` may be traced): the same key gives the same batch.
     """

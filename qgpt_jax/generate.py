@@ -20,9 +20,16 @@ def next_token_logits(config: ModelConfig, params, context: list[int]) -> jax.Ar
     return forward(config, params, window)[0, -1]  # (vocab,)
 
 
-def generate(config: ModelConfig, params, prompt: list[int], max_new_tokens: int, *,
-             key: jax.Array | None = None, temperature: float = 1.0,
-             top_k: int | None = None) -> list[int]:
+def generate(
+    config: ModelConfig,
+    params,
+    prompt: list[int],
+    max_new_tokens: int,
+    *,
+    key: jax.Array | None = None,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+) -> list[int]:
     """Continue ``prompt`` by ``max_new_tokens`` tokens.
 
     With ``key=None`` decoding is greedy (argmax); with a key it samples from

@@ -1,12 +1,12 @@
 """The GPT, top to bottom: embeddings, pre-LayerNorm blocks, attention heads (classical or quantum).
 
 Architecture and numerics follow the seed project (a PyTorch char-level GPT) so that its weights
-load and give the same logits: LayerNorm epsilon 1e-5, Linear/Embedding weights N(0, 0.02), biases 0,
-attention scores scaled by ``n_embd ** -0.5`` (the seed's choice, not the usual head size).
+load and give the same logits: LayerNorm epsilon 1e-5, Linear/Embedding weights N(0, 0.02),
+biases 0, attention scores scaled by ``n_embd ** -0.5`` (the seed's choice, not the head size).
 
-Multi-head attention takes a kind per head, so a head becomes a quantum head without touching anything
-else: the first ``config.n_quantum_heads`` heads of every layer use ``config.attention`` and come
-first in the concatenation, as in the seed.
+Multi-head attention takes a kind per head, so a head becomes a quantum head without touching
+anything else: the first ``config.n_quantum_heads`` heads of every layer use ``config.attention``
+and come first in the concatenation, as in the seed.
 """
 
 from __future__ import annotations
@@ -206,10 +206,12 @@ class GPT(nn.Module):
         B, T = idx.shape
         if T > cfg.block_size:
             raise ValueError(f"sequence length {T} exceeds block_size {cfg.block_size}")
-        tok = nn.Embed(cfg.vocab_size, cfg.n_embd, embedding_init=weight_init,
-                       name="token_embedding")(idx)  # (B, T, C)
-        pos = nn.Embed(cfg.block_size, cfg.n_embd, embedding_init=weight_init,
-                       name="position_embedding")(jnp.arange(T))  # (T, C)
+        tok = nn.Embed(
+            cfg.vocab_size, cfg.n_embd, embedding_init=weight_init, name="token_embedding"
+        )(idx)  # (B, T, C)
+        pos = nn.Embed(
+            cfg.block_size, cfg.n_embd, embedding_init=weight_init, name="position_embedding"
+        )(jnp.arange(T))  # (T, C)
         x = tok + pos
         for i in range(cfg.n_layer):
             x = Block(cfg, name=f"block_{i}")(x, deterministic)

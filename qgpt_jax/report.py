@@ -14,8 +14,17 @@ from rapidfuzz.distance import Levenshtein
 
 from qgpt_jax.data import atomic_write_bytes
 
-PACKAGES = ("jax", "jaxlib", "flax", "optax", "pennylane", "pennylane-lightning",
-            "pennylane-qiskit", "qiskit", "qiskit-aer")
+PACKAGES = (
+    "jax",
+    "jaxlib",
+    "flax",
+    "optax",
+    "pennylane",
+    "pennylane-lightning",
+    "pennylane-qiskit",
+    "qiskit",
+    "qiskit-aer",
+)
 
 
 def environment() -> dict:

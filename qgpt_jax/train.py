@@ -7,6 +7,7 @@ and two models trained with the same seed see the same batches in the same order
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from tqdm.auto import tqdm
 
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset, get_batch
+from qgpt_jax.errors import QuantumExecutionError
 from qgpt_jax.model import GPT, circuits_per_forward, count_params, init
 from qgpt_jax.quantum.devices import DEVICES, executor_for
 
@@ -51,9 +53,7 @@ class RunKeys:
 def param_labels(params):
     """'quantum' for circuit weights, quantum scales and angle projections, else 'classical'."""
     flat = traverse_util.flatten_dict(params)
-    labels = {
-        path: "quantum" if path[-1] in QUANTUM_PARAM_NAMES else "classical" for path in flat
-    }
+    labels = {path: "quantum" if path[-1] in QUANTUM_PARAM_NAMES else "classical" for path in flat}
     return traverse_util.unflatten_dict(labels)
 
 
@@ -61,8 +61,9 @@ def make_optimizer(tc: TrainConfig) -> optax.GradientTransformation:
     """AdamW with PyTorch's defaults; quantum parameters may get their own learning rate."""
 
     def adamw(learning_rate):
-        return optax.adamw(learning_rate, b1=tc.beta1, b2=tc.beta2, eps=tc.eps,
-                           weight_decay=tc.weight_decay)
+        return optax.adamw(
+            learning_rate, b1=tc.beta1, b2=tc.beta2, eps=tc.eps, weight_decay=tc.weight_decay
+        )
 
     if tc.quantum_learning_rate is None:
         return optax.flatten(adamw(tc.learning_rate))
@@ -86,30 +87,45 @@ def train_step(state: TrainState, batch, key: jax.Array):
     x, y = batch
 
     def loss_fn(params):
-        logits = state.apply_fn({"params": params}, x, deterministic=False,
-                                rngs={"dropout": key})
+        logits = state.apply_fn({"params": params}, x, deterministic=False, rngs={"dropout": key})
         return cross_entropy(logits, y)
 
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
     return state.apply_gradients(grads=grads), {"loss": loss}
 
 
-def train_steps(state: TrainState, tokens, n_train, keys: RunKeys, batch_size: int,
-                block_size: int, n_steps: int):
+def train_steps(
+    state: TrainState,
+    tokens,
+    n_train,
+    keys: RunKeys,
+    batch_size: int,
+    block_size: int,
+    n_steps: int,
+):
     """``n_steps`` train steps fused into one ``lax.scan``; batches are drawn on the device."""
 
     def body(state, _):
         step = state.step
-        batch = get_batch(tokens, jax.random.fold_in(keys.data, step), batch_size, block_size,
-                          0, n_train)
+        batch = get_batch(
+            tokens, jax.random.fold_in(keys.data, step), batch_size, block_size, 0, n_train
+        )
         return train_step(state, batch, jax.random.fold_in(keys.dropout, step))
 
     state, metrics = jax.lax.scan(body, state, None, length=n_steps)
     return state, metrics["loss"]  # (n_steps,)
 
 
-def estimate_loss(state: TrainState, tokens, start, stop, key: jax.Array, eval_iters: int,
-                  batch_size: int, block_size: int):
+def estimate_loss(
+    state: TrainState,
+    tokens,
+    start,
+    stop,
+    key: jax.Array,
+    eval_iters: int,
+    batch_size: int,
+    block_size: int,
+):
     """Mean evaluation-mode loss over ``eval_iters`` batches of ``tokens[start:stop]``."""
 
     def one(k):
@@ -159,10 +175,31 @@ class CircuitCounter:
         spec = DEVICES[self.mc.device]
         measured = self._measured()
         if measured is None:
-            return {spec.name: self.from_shapes, "counted": "from shapes; backprop gradients "
-                    "reuse the forward simulation and add no executions"}
-        return {spec.name: measured - self.start,
-                "counted": f"by the device ({spec.diff_method} gradients included)"}
+            return {
+                spec.name: self.from_shapes,
+                "counted": "from shapes; backprop gradients "
+                "reuse the forward simulation and add no executions",
+            }
+        return {
+            spec.name: measured - self.start,
+            "counted": f"by the device ({spec.diff_method} gradients included)",
+        }
+
+
+@contextlib.contextmanager
+def quantum_failures_are_fatal(mc: ModelConfig):
+    """Turn a failure inside a quantum head into one clear error: no classical fallback."""
+    try:
+        yield
+    except jax.errors.JaxRuntimeError as exc:
+        if not mc.is_quantum:
+            raise
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        cause = next((line for line in reversed(lines) if "Error" in line), lines[-1])
+        raise QuantumExecutionError(
+            f"quantum head failed on device {mc.device!r} ({cause.strip()[:300]}); the run stops "
+            f"here instead of falling back to classical attention"
+        ) from exc
 
 
 def chunk_length(tc: TrainConfig) -> int:
@@ -171,8 +208,15 @@ def chunk_length(tc: TrainConfig) -> int:
     return math.gcd(length, tc.max_iters) if tc.max_iters else length
 
 
-def train(mc: ModelConfig, tc: TrainConfig, dataset: Dataset, *, progress: bool = True,
-          profile_dir: str | None = None, description: str = "train") -> TrainResult:
+def train(
+    mc: ModelConfig,
+    tc: TrainConfig,
+    dataset: Dataset,
+    *,
+    progress: bool = True,
+    profile_dir: str | None = None,
+    description: str = "train",
+) -> TrainResult:
     """Train ``mc`` on ``dataset`` with ``tc``; returns final state, losses and measurements."""
     wall0, cpu0 = time.perf_counter(), time.process_time()
     process = psutil.Process()
@@ -188,8 +232,9 @@ def train(mc: ModelConfig, tc: TrainConfig, dataset: Dataset, *, progress: bool 
     steps_fn = jax.jit(train_steps, static_argnums=(4, 5, 6), donate_argnums=0)
     compiled_steps = steps_fn.lower(state, tokens, n_train, keys, B, T, n_chunk).compile()
     eval_fn = jax.jit(estimate_loss, static_argnums=(5, 6, 7))
-    compiled_eval = eval_fn.lower(state, tokens, n_train, n_train, keys.eval, tc.eval_iters, B,
-                                  T).compile()
+    compiled_eval = eval_fn.lower(
+        state, tokens, n_train, n_train, keys.eval, tc.eval_iters, B, T
+    ).compile()
     compile_s = time.perf_counter() - t0
 
     evals: list[dict] = []
@@ -206,29 +251,38 @@ def train(mc: ModelConfig, tc: TrainConfig, dataset: Dataset, *, progress: bool 
         counter.forward(B, T, times=2 * tc.eval_iters)
         evals.append(losses)
 
-    bar = tqdm(total=tc.max_iters, desc=description, disable=not progress, unit="step",
-               dynamic_ncols=True, leave=False)
-    evaluate(0)
-    profiling = False
-    for chunk_index, start in enumerate(range(0, tc.max_iters, n_chunk)):
-        if profile_dir and chunk_index == min(1, tc.max_iters // n_chunk - 1):
-            jax.profiler.start_trace(profile_dir)
-            profiling = True
-        t = time.perf_counter()
-        state, losses = compiled_steps(state, tokens, n_train, keys)
-        losses = np.asarray(losses)  # one host sync per chunk
-        train_s += time.perf_counter() - t
-        if profiling:
-            jax.profiler.stop_trace()
-            profiling = False
-        counter.forward(B, T, times=n_chunk)
-        step_losses.append(losses)
-        step = start + n_chunk
-        peak_rss = max(peak_rss, process.memory_info().rss)
-        if step % tc.eval_interval == 0 or step == tc.max_iters:
-            evaluate(step)
-            bar.set_postfix(train=f"{evals[-1]['train_loss']:.4f}", val=f"{evals[-1]['val_loss']:.4f}")
-        bar.update(n_chunk)
+    bar = tqdm(
+        total=tc.max_iters,
+        desc=description,
+        disable=not progress,
+        unit="step",
+        dynamic_ncols=True,
+        leave=False,
+    )
+    with quantum_failures_are_fatal(mc):
+        evaluate(0)
+        profiling = False
+        for chunk_index, start in enumerate(range(0, tc.max_iters, n_chunk)):
+            if profile_dir and chunk_index == min(1, tc.max_iters // n_chunk - 1):
+                jax.profiler.start_trace(profile_dir)
+                profiling = True
+            t = time.perf_counter()
+            state, losses = compiled_steps(state, tokens, n_train, keys)
+            losses = np.asarray(losses)  # one host sync per chunk
+            train_s += time.perf_counter() - t
+            if profiling:
+                jax.profiler.stop_trace()
+                profiling = False
+            counter.forward(B, T, times=n_chunk)
+            step_losses.append(losses)
+            step = start + n_chunk
+            peak_rss = max(peak_rss, process.memory_info().rss)
+            if step % tc.eval_interval == 0 or step == tc.max_iters:
+                evaluate(step)
+                bar.set_postfix(
+                    train=f"{evals[-1]['train_loss']:.4f}", val=f"{evals[-1]['val_loss']:.4f}"
+                )
+            bar.update(n_chunk)
     bar.close()
 
     tokens = tc.max_iters * B * T

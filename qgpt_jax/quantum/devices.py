@@ -40,18 +40,46 @@ class DeviceSpec:
 DEVICES: dict[str, DeviceSpec] = {
     spec.name: spec
     for spec in (
-        DeviceSpec("default.qubit", "backprop", "pennylane", "pennylane",
-                   "PennyLane statevector simulator compiled into the train step (fast default)",
-                   shots=False, noise=False, in_graph=True),
-        DeviceSpec("lightning.qubit", "adjoint", "pennylane-lightning", "pennylane_lightning",
-                   "PennyLane Lightning C++ simulator, adjoint gradients",
-                   shots=False, noise=False, in_graph=False),
-        DeviceSpec("qiskit.aer", "parameter-shift", "pennylane-qiskit", "pennylane_qiskit",
-                   "pennylane-qiskit's Aer device, parameter-shift gradients, one job per batch",
-                   shots=True, noise=True, in_graph=False),
-        DeviceSpec("aer", "parameter-shift", "qiskit-aer", "qiskit_aer",
-                   "batched Aer path: transpile once, bind every parameter set into one job",
-                   shots=True, noise=True, in_graph=False),
+        DeviceSpec(
+            "default.qubit",
+            "backprop",
+            "pennylane",
+            "pennylane",
+            "PennyLane statevector simulator compiled into the train step (fast default)",
+            shots=False,
+            noise=False,
+            in_graph=True,
+        ),
+        DeviceSpec(
+            "lightning.qubit",
+            "adjoint",
+            "pennylane-lightning",
+            "pennylane_lightning",
+            "PennyLane Lightning C++ simulator, adjoint gradients",
+            shots=False,
+            noise=False,
+            in_graph=False,
+        ),
+        DeviceSpec(
+            "qiskit.aer",
+            "parameter-shift",
+            "pennylane-qiskit",
+            "pennylane_qiskit",
+            "pennylane-qiskit's Aer device, parameter-shift gradients, one job per batch",
+            shots=True,
+            noise=True,
+            in_graph=False,
+        ),
+        DeviceSpec(
+            "aer",
+            "parameter-shift",
+            "qiskit-aer",
+            "qiskit_aer",
+            "batched Aer path: transpile once, bind every parameter set into one job",
+            shots=True,
+            noise=True,
+            in_graph=False,
+        ),
     )
 }
 
@@ -86,8 +114,9 @@ def validate_device(config) -> None:
 class CircuitExecutor:
     """Runs the attention circuit for a batch of angle vectors on one device; counts executions."""
 
-    def __init__(self, n_qubits: int, device: str, shots: int | None, noise: str | None,
-                 threads: int | None):
+    def __init__(
+        self, n_qubits: int, device: str, shots: int | None, noise: str | None, threads: int | None
+    ):
         self.n_qubits = n_qubits
         self.spec = DEVICES[device]
         self._run = self._build(shots, noise, threads)
@@ -101,8 +130,9 @@ class CircuitExecutor:
         if name == "aer":
             from qgpt_jax.quantum.aer import BatchedAerCircuit
 
-            self.backend = BatchedAerCircuit(self.n_qubits, shots=shots, noise=noise,
-                                             threads=threads)
+            self.backend = BatchedAerCircuit(
+                self.n_qubits, shots=shots, noise=noise, threads=threads
+            )
             return self.backend
         kwargs = {}
         if name == "qiskit.aer":
@@ -111,8 +141,13 @@ class CircuitExecutor:
             kwargs.update(aer_options(shots=shots, noise=noise, threads=threads))
         self.device = qml.device(name, wires=self.n_qubits, **kwargs)
         self.device.tracker.active = not self.spec.in_graph
-        qnode = qml.QNode(seed_circuit, self.device, interface="jax",
-                          diff_method=self.spec.diff_method)
+        qnode = qml.QNode(
+            seed_circuit, self.device, interface="jax", diff_method=self.spec.diff_method
+        )
+        if self.spec.diff_method == "parameter-shift":
+            # Split the broadcast batch into single tapes before differentiating: PennyLane's
+            # parameter-shift Jacobian of a broadcast tape mixes (N,) and (N, 1) shapes.
+            qnode = qml.transforms.broadcast_expand(qnode)
         if shots is not None:
             qnode = qml.set_shots(qnode, shots)
         return qnode
@@ -130,13 +165,19 @@ class CircuitExecutor:
         return int(self.device.tracker.totals.get("executions", 0))
 
 
-@functools.lru_cache(maxsize=None)
-def circuit_executor(n_qubits: int, device: str = "default.qubit", shots: int | None = None,
-                     noise: str | None = None, threads: int | None = None) -> CircuitExecutor:
+@functools.cache
+def circuit_executor(
+    n_qubits: int,
+    device: str = "default.qubit",
+    shots: int | None = None,
+    noise: str | None = None,
+    threads: int | None = None,
+) -> CircuitExecutor:
     """The (cached) executor for one device configuration."""
     return CircuitExecutor(n_qubits, device, shots, noise, threads)
 
 
 def executor_for(config) -> CircuitExecutor:
-    return circuit_executor(config.n_qubits, config.device, config.shots, config.noise,
-                            config.aer_threads)
+    return circuit_executor(
+        config.n_qubits, config.device, config.shots, config.noise, config.aer_threads
+    )

@@ -1,0 +1,74 @@
+"""The device switch: every device runs the same circuit and they agree in analytic mode."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from qgpt_jax.config import ModelConfig
+from qgpt_jax.errors import ConfigError
+from qgpt_jax.quantum import devices
+from qgpt_jax.quantum.devices import circuit_executor
+
+N_QUBITS = 4
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    rng = np.random.default_rng(1)
+    angles = jnp.asarray(rng.uniform(-1, 1, (3, N_QUBITS)), jnp.float32)
+    weights = jnp.asarray(rng.normal(0, 0.5, 3 * N_QUBITS), jnp.float32)
+    cotangent = jnp.asarray([0.3, -1.0, 0.7], jnp.float32)
+    return angles, weights, cotangent
+
+
+def value_and_grads(device, angles, weights, cotangent):
+    run = circuit_executor(N_QUBITS, device)
+
+    def objective(a, w):
+        return jnp.sum(run(a, w) * cotangent)
+
+    values = jax.jit(run.__call__)(angles, weights)
+    grads = jax.jit(jax.grad(objective, argnums=(0, 1)))(angles, weights)
+    return values, grads
+
+
+@pytest.fixture(scope="module")
+def reference(inputs):
+    return value_and_grads("default.qubit", *inputs)
+
+
+@pytest.mark.parametrize("device", ["lightning.qubit", "qiskit.aer"])
+def test_devices_agree_with_default_qubit(device, inputs, reference):
+    values, (grad_angles, grad_weights) = value_and_grads(device, *inputs)
+    ref_values, (ref_angles, ref_weights) = reference
+    np.testing.assert_allclose(values, ref_values, atol=1e-5)
+    np.testing.assert_allclose(grad_angles, ref_angles, atol=1e-4)
+    np.testing.assert_allclose(grad_weights, ref_weights, atol=1e-4)
+
+
+def test_host_devices_count_their_executions(inputs):
+    run = circuit_executor(N_QUBITS, "lightning.qubit")
+    before = run.executions()
+    jax.jit(run.__call__)(inputs[0], inputs[1]).block_until_ready()
+    assert run.executions() - before >= inputs[0].shape[0]
+    assert circuit_executor(N_QUBITS, "default.qubit").executions() is None
+
+
+def test_unknown_device_lists_known_ones():
+    with pytest.raises(ConfigError, match="known devices: default.qubit, lightning.qubit"):
+        ModelConfig(attention="enhance", device="braket.local")
+
+
+def test_missing_plugin_names_the_package(monkeypatch):
+    spec = dataclasses.replace(devices.DEVICES["lightning.qubit"], module="not_installed_mod")
+    monkeypatch.setitem(devices.DEVICES, "lightning.qubit", spec)
+    with pytest.raises(ConfigError, match="pip install pennylane-lightning"):
+        ModelConfig(attention="enhance", device="lightning.qubit")
+
+
+def test_shots_need_a_sampling_device():
+    with pytest.raises(ConfigError, match="exact expectation values"):
+        ModelConfig(attention="seed", device="default.qubit", shots=100)
