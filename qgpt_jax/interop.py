@@ -98,7 +98,7 @@ def _meta(payload: dict) -> dict:
     return meta
 
 
-def _state_dict(payload: dict) -> dict[str, np.ndarray]:
+def _state_dict(payload: dict, source: str) -> dict[str, np.ndarray]:
     """The weights as float32 numpy arrays, with wrapper prefixes and ignored keys removed."""
     arrays = {}
     for key, value in payload["model_state_dict"].items():
@@ -107,9 +107,15 @@ def _state_dict(payload: dict) -> dict[str, np.ndarray]:
                 key = key[len(prefix):]
         if IGNORED_KEY.search(key):
             continue
-        if hasattr(value, "detach"):
-            value = value.detach().cpu().float().numpy()
-        arrays[key] = np.asarray(value, dtype=np.float32)
+        try:
+            if hasattr(value, "detach"):
+                value = value.detach().cpu().float().numpy()
+            arrays[key] = np.asarray(value, dtype=np.float32)
+        except (TypeError, ValueError, RuntimeError):
+            raise CheckpointError(
+                f"{source}: {key} in model_state_dict is a "
+                f"{type(value).__name__}, not a tensor; pass a checkpoint of the original project"
+            ) from None
     return arrays
 
 
@@ -139,8 +145,8 @@ def _shape_of(weights: dict, key: str, axis: int, source: str) -> int:
 
 
 def seed_config(payload: dict, source: str = "checkpoint") -> ModelConfig:
-    """The ``ModelConfig`` of a seed checkpoint: from ``meta`` where given, else from the weights."""
-    weights = _state_dict(payload)
+    """The ``ModelConfig`` of a seed checkpoint: ``meta`` where it says, the weights otherwise."""
+    weights = _state_dict(payload, source)
     model_type = _model_type(payload, weights, source)
     meta = _meta(payload)
     inferred = {
@@ -156,14 +162,14 @@ def seed_config(payload: dict, source: str = "checkpoint") -> ModelConfig:
     values: dict[str, Any] = {}
     for name, infer in inferred.items():
         given = payload.get(name) if name == "vocab_size" else meta.get(name)
-        values[name] = int(given) if given is not None else infer()
-    if "dropout" in meta:
-        values["dropout"] = float(meta["dropout"])
+        values[name] = _number(int, given, name, source) if given is not None else infer()
+    if meta.get("dropout") is not None:
+        values["dropout"] = _number(float, meta["dropout"], "dropout", source)
     values["attention"] = MODEL_TYPES[model_type]
     if model_type == "quantum":
         circuit = "blocks.0.sa.quantum_heads.0.quantum_attention_network.weight"
-        if "n_qubits" in meta:
-            values["n_qubits"] = int(meta["n_qubits"])
+        if meta.get("n_qubits") is not None:
+            values["n_qubits"] = _number(int, meta["n_qubits"], "n_qubits", source)
         elif circuit in weights:
             values["n_qubits"] = int(weights[circuit].size) // 3
         else:
@@ -172,6 +178,16 @@ def seed_config(payload: dict, source: str = "checkpoint") -> ModelConfig:
         return ModelConfig(**values)
     except QGPTError as exc:
         raise CheckpointError(f"{source} describes an invalid model: {exc}") from None
+
+
+def _number(kind, value: Any, name: str, source: str):
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise CheckpointError(
+            f"{source} has {name}={value!r} in its meta, not a number; correct it or remove it "
+            f"so that it is read from the weights"
+        ) from None
 
 
 class _Weights:
@@ -190,8 +206,8 @@ class _Weights:
         value = self.weights.pop(key)
         if value.shape != shape and not (shape == () and value.size == 1):
             raise CheckpointError(
-                f"{self.source}: {key} has shape {value.shape}, the model in its meta needs "
-                f"{shape}; fix n_embd/n_head/n_layer/block_size/n_qubits in its meta"
+                f"{self.source}: {key} has shape {value.shape}, but the model its vocab_size "
+                f"and meta describe needs {shape}; correct them to match the weights"
             )
         return value.reshape(shape)
 
@@ -251,7 +267,7 @@ def _attention(w: _Weights, prefix: str, config: ModelConfig) -> dict:
 
 def convert_seed_state(payload: dict, config: ModelConfig, source: str = "checkpoint") -> dict:
     """Our parameter tree from a seed checkpoint dict, for ``config`` (see ``seed_config``)."""
-    w = _Weights(_state_dict(payload), source)
+    w = _Weights(_state_dict(payload, source), source)
     C = config.n_embd
     params: dict[str, Any] = {
         "token_embedding": {
@@ -340,3 +356,39 @@ def seed_tokenizer(payload: dict, source: str = "checkpoint") -> CharTokenizer |
 def load_seed_vocabulary(path: str | os.PathLike) -> CharTokenizer | None:
     """The vocabulary recorded in the seed checkpoint at ``path``, or ``None``."""
     return seed_tokenizer(read_seed_checkpoint(path), source=str(path))
+
+
+def import_seed_checkpoint(path: str | os.PathLike, data: str | os.PathLike | None = None):
+    """``(config, params, tokenizer)`` for saving a seed checkpoint as one of ours.
+
+    The vocabulary comes from the checkpoint when it records one; otherwise from the corpus at
+    ``data`` (the sorted set of its characters, as the seed built it). Either way its size must
+    equal the checkpoint's ``vocab_size``, or token ids would index the wrong embedding rows.
+    """
+    payload = read_seed_checkpoint(path)
+    source = str(path)
+    config = seed_config(payload, source=source)
+    params = convert_seed_state(payload, config, source=source)
+    recorded = seed_tokenizer(payload, source=source)
+    if data is not None:
+        from qgpt_jax.data import read_corpus
+
+        tokenizer = CharTokenizer.from_text(read_corpus(data))
+        if recorded is not None and recorded != tokenizer:
+            raise CheckpointError(
+                f"the vocabulary of {data} differs from the one recorded in {source}; omit --data "
+                f"to use the recorded one"
+            )
+        origin = f"the corpus {data}"
+    elif recorded is not None:
+        tokenizer, origin = recorded, source
+    else:
+        raise CheckpointError(
+            f"{source} records no vocabulary; pass --data PATH to the corpus it was trained on"
+        )
+    if tokenizer.vocab_size != config.vocab_size:
+        raise CheckpointError(
+            f"the vocabulary of {origin} has {tokenizer.vocab_size} characters but the checkpoint "
+            f"has vocab_size {config.vocab_size}; pass --data PATH to the corpus it was trained on"
+        )
+    return config, params, tokenizer
