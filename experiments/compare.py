@@ -14,6 +14,7 @@ from qgpt_jax.cli import (
     add_config_flags,
     add_preset_flag,
     configs_from_args,
+    configure_xla,
     main_guard,
     quiet_libraries,
 )
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 @main_guard
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
+    configure_xla()
     quiet_libraries()
     from qgpt_jax.compare import compare, parse_models, parse_seeds
     from qgpt_jax.data import load_dataset

@@ -101,6 +101,23 @@ def main_guard(func):
     return wrapper
 
 
+# This model's matmuls are tiny: splitting them across Eigen's thread pool costs more in
+# synchronisation than it gains (measured: ~360 -> ~245 us per seed-preset train step on 2 cores).
+SMALL_MODEL_XLA_FLAGS = ("--xla_cpu_multi_thread_eigen=false",)
+
+
+def configure_xla() -> None:
+    """Add this project's XLA CPU flags to ``$XLA_FLAGS`` unless the user already set them.
+
+    Must run before JAX initialises its backend, so entry points call it before importing JAX.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    for flag in SMALL_MODEL_XLA_FLAGS:
+        if flag.split("=")[0] not in flags:
+            flags = f"{flags} {flag}".strip()
+    os.environ["XLA_FLAGS"] = flags
+
+
 def quiet_libraries() -> None:
     """Keep third-party warnings out of the way of progress bars and results."""
     import warnings
