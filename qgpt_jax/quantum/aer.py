@@ -1,8 +1,43 @@
-"""Qiskit Aer settings shared by pennylane-qiskit's device and the batched Aer path."""
+"""Qiskit Aer: settings shared with pennylane-qiskit's device, and the batched Aer path.
+
+pennylane-qiskit's ``qiskit.aer`` device transpiles and submits every circuit on its own (~50-75 ms
+per circuit). ``BatchedAerCircuit`` transpiles the attention circuit once, with one qiskit
+``Parameter`` per gate angle, and evaluates all parameter sets of a call in ONE Aer job through
+runtime parameter binding (``runtime_parameter_bind_enable``), a fraction of a millisecond each.
+
+The gate sequence is recorded from the same PennyLane definition the other devices run
+(``zz_feature_map`` + ``real_amplitudes``), so the Aer circuit cannot drift from it. Recorded on JAX
+inputs, every gate angle is a JAX expression of (angles, weights): the simulator only ever sees gate
+angles, and JAX's chain rule carries their parameter-shift gradients back to angles and weights.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import math
 import os
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.custom_derivatives import SymbolicZero
+
+from qgpt_jax.errors import QuantumExecutionError
+
+QISKIT_GATES = {
+    "Hadamard": "h", "PhaseShift": "p", "RX": "rx", "RY": "ry", "RZ": "rz", "CNOT": "cx",
+}
+"""PennyLane operation -> qiskit gate, for every gate the attention circuit may use."""
+
+SHIFT = math.pi / 2
+"""Parameter shift of the one-parameter gates above. Their generators have two eigenvalues one
+apart (RX/RY/RZ: +-1/2, PhaseShift: 0 and 1), so d<Z..Z>/dtheta = (f(theta + pi/2) - f(theta -
+pi/2)) / 2 exactly."""
+
+SHIFTABLE = {"p", "rx", "ry", "rz"}
+"""qiskit gates the shift rule holds for, once the circuit is transpiled."""
 
 
 def aer_thread_count(threads: int | None = None) -> int:
@@ -27,8 +62,319 @@ def aer_options(shots: int | None = None, noise: str | None = None,
         "max_parallel_threads": aer_thread_count(threads),
     }
     if noise is not None:
-        from qgpt_jax.quantum.noise import fake_backend
         from qiskit_aer.noise import NoiseModel
+
+        from qgpt_jax.quantum.noise import fake_backend
 
         options["noise_model"] = NoiseModel.from_backend(fake_backend(noise))
     return options
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    """qiskit's name of the gate."""
+    wires: tuple[int, ...]
+    parametrized: bool
+
+
+def record_circuit(angles, weights, n_qubits: int) -> tuple[tuple[Gate, ...], list]:
+    """Gate structure (static) and gate angles of the attention circuit on ``angles``, ``weights``.
+
+    ``angles`` is (N, n_qubits): angles computed from it come back with the batch dimension (N,),
+    angles computed from ``weights`` only come back as scalars.
+    """
+    import pennylane as qml
+
+    from qgpt_jax.quantum.circuits import real_amplitudes, zz_feature_map
+
+    def circuit(x, w):
+        zz_feature_map(x, n_qubits)
+        real_amplitudes(w, n_qubits)
+
+    gates, params = [], []
+    for op in qml.tape.make_qscript(circuit)(angles, weights).operations:
+        if op.name not in QISKIT_GATES or len(op.parameters) > 1:
+            raise QuantumExecutionError(f"the batched Aer path cannot run the gate {op.name}")
+        gates.append(Gate(QISKIT_GATES[op.name], tuple(op.wires.tolist()), bool(op.parameters)))
+        params.extend(op.parameters)
+    return tuple(gates), params
+
+
+def _check_shift_rule(circuit, parameters) -> None:
+    """Fail unless every parameter sits in exactly one rotation, as +-theta plus a constant.
+
+    The pi/2 shift rule is exact only then: transpiling must not have split an angle over several
+    gates (a controlled rotation would) or scaled it.
+    """
+    uses = {parameter: [] for parameter in parameters}
+    for instruction in circuit.data:
+        for value in instruction.operation.params:
+            for parameter in getattr(value, "parameters", ()):
+                uses[parameter].append((instruction.operation.name, value.gradient(parameter)))
+    for parameter, found in uses.items():
+        if len(found) != 1 or found[0][0] not in SHIFTABLE or abs(float(found[0][1])) != 1:
+            raise QuantumExecutionError(
+                f"transpiled circuit uses {parameter} as {found}; the parameter-shift gradient "
+                "needs it in exactly one p/rx/ry/rz gate with slope +-1"
+            )
+
+
+@functools.cache
+def transpiled_circuit(gates: tuple[Gate, ...], n_qubits: int, noise: str | None = None):
+    """The circuit of ``gates`` with one ``Parameter`` per gate angle, transpiled once.
+
+    Returns ``(circuit, parameters, readout)``: ``readout[i]`` is the qubit holding logical qubit
+    ``i`` at the end (routing on a backend's coupling map moves qubits around). Transpiles for the
+    fake backend ``noise``, else for a noiseless AerSimulator. The global phase is dropped: ry and p
+    decomposed into rz/sx make it depend on the parameters, Aer's runtime binding cannot bind a
+    parametrized global phase, and no expectation value depends on it.
+    """
+    from qiskit import QuantumCircuit, transpile
+    from qiskit.circuit import ParameterVector
+    from qiskit_aer import AerSimulator
+
+    from qgpt_jax.quantum.noise import fake_backend
+
+    parameters = ParameterVector("theta", sum(gate.parametrized for gate in gates))
+    circuit = QuantumCircuit(n_qubits)
+    next_parameter = iter(parameters)
+    for gate in gates:
+        angle = (next(next_parameter),) if gate.parametrized else ()
+        getattr(circuit, gate.name)(*angle, *gate.wires)
+    target = AerSimulator() if noise is None else fake_backend(noise)
+    try:
+        circuit = transpile(circuit, target, seed_transpiler=0)
+    except Exception as exc:
+        message = f"transpiling the circuit for {target.name} failed: {exc}"
+        raise QuantumExecutionError(message) from exc
+    circuit.global_phase = 0
+    _check_shift_rule(circuit, parameters)
+    readout = circuit.layout.final_index_layout() if circuit.layout else list(range(n_qubits))
+    return circuit, tuple(parameters), tuple(readout)
+
+
+_last_failure: list[QuantumExecutionError] = []
+
+
+@contextlib.contextmanager
+def reraise_aer_failures():
+    """Turn JAX's wrapper around a failed Aer job back into the ``QuantumExecutionError``.
+
+    JAX re-raises an exception from a host callback as its own ``JaxRuntimeError`` (the type is
+    lost, the message kept), so wrap calls of jitted code that runs the batched path in this.
+    """
+    try:
+        yield
+    except jax.errors.JaxRuntimeError as exc:
+        failure = _last_failure.pop() if _last_failure else None
+        if failure is not None and str(failure) in str(exc):
+            raise failure from exc
+        raise
+
+
+@jax.tree_util.register_static
+@dataclass(frozen=True)
+class _Shifts:
+    """Which gate-angle groups need parameter shifts: a static residual of the custom VJP."""
+
+    batched: bool
+    shared: bool
+
+
+@dataclass(frozen=True, eq=False)
+class _Program:
+    """One transpiled circuit on one simulator, and where a call's gate angles go in a binding.
+
+    Gate angles come in two groups: ``batched`` columns differ per binding (they depend on the
+    angles), ``shared`` columns are the same for all N bindings (they depend on weights only). The
+    split lets the gradient skip a whole group JAX does not differentiate (seed heads stop the
+    angles' gradient: only the weights' gate angles get shifted) and sums shared gradients over N.
+    """
+
+    backend: BatchedAerCircuit
+    circuit: object
+    parameters: tuple
+    batched: tuple[int, ...]
+    shared: tuple[int, ...]
+
+    def bindings(self, batched: np.ndarray, shared: np.ndarray) -> np.ndarray:
+        values = np.empty((batched.shape[0], len(self.parameters)))
+        values[:, list(self.batched)] = batched
+        values[:, list(self.shared)] = shared
+        return values
+
+    def shifted_columns(self, shifts: _Shifts) -> tuple[int, ...]:
+        return (self.batched if shifts.batched else ()) + (self.shared if shifts.shared else ())
+
+    def expvals(self, batched, shared) -> np.ndarray:
+        """Host side of the forward pass: N bindings, one job."""
+        return self.backend.run(self, self.bindings(batched, shared)).astype(np.float32)
+
+    def jacobian(self, batched, shared, shifts: _Shifts) -> np.ndarray:
+        """Host side of the backward pass: (N, K) derivatives of the K shifted columns, one job of
+        N * 2K bindings."""
+        base = self.bindings(batched, shared)
+        columns = self.shifted_columns(shifts)
+        offsets = np.zeros((len(columns), 2, base.shape[1]))
+        for j, k in enumerate(columns):
+            offsets[j, :, k] = (SHIFT, -SHIFT)
+        shifted = (base[:, None, None, :] + offsets).reshape(-1, base.shape[1])
+        values = self.backend.run(self, shifted).reshape(base.shape[0], len(columns), 2)
+        return ((values[..., 0] - values[..., 1]) / 2).astype(np.float32)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _expectation(program: _Program, batched, shared):
+    return jax.pure_callback(
+        program.expvals, jax.ShapeDtypeStruct((batched.shape[0],), jnp.float32), batched, shared,
+        vmap_method="sequential",
+    )
+
+
+def _expectation_fwd(program: _Program, batched, shared):
+    shifts = _Shifts(batched=batched.perturbed, shared=shared.perturbed)
+    values = _expectation(program, batched.value, shared.value)
+    return values, (batched.value, shared.value, shifts)
+
+
+def _expectation_bwd(program: _Program, residuals, cotangent):
+    batched, shared, shifts = residuals
+    columns = program.shifted_columns(shifts)
+    if isinstance(cotangent, SymbolicZero) or not columns:
+        return jnp.zeros_like(batched), jnp.zeros_like(shared)
+    jacobian = jax.pure_callback(
+        functools.partial(program.jacobian, shifts=shifts),
+        jax.ShapeDtypeStruct((batched.shape[0], len(columns)), jnp.float32), batched, shared,
+        vmap_method="sequential",
+    )
+    grads = cotangent[:, None] * jacobian  # (N, K)
+    n_batched = len(program.batched) if shifts.batched else 0
+    d_batched = grads[:, :n_batched] if shifts.batched else jnp.zeros_like(batched)
+    d_shared = grads[:, n_batched:].sum(0) if shifts.shared else jnp.zeros_like(shared)
+    return d_batched, d_shared
+
+
+_expectation.defvjp(_expectation_fwd, _expectation_bwd, symbolic_zeros=True)
+
+
+def _stack(values: list, shape: tuple[int, ...]):
+    """Stack gate angles (each broadcast to ``shape``) along a new last axis, float32."""
+    columns = [jnp.broadcast_to(jnp.asarray(v, jnp.float32), shape) for v in values]
+    return jnp.stack(columns, axis=-1) if columns else jnp.zeros((*shape, 0), jnp.float32)
+
+
+class BatchedAerCircuit:
+    """The attention circuit on Qiskit Aer: transpiled once, all bindings of a call in one job.
+
+    ``backend(angles (N, n), weights (3n,)) -> (N,) float32`` works eagerly and inside ``jax.jit``,
+    ``jax.grad`` and ``jax.lax.scan``: the simulation is a ``jax.pure_callback``, differentiated by
+    parameter shift in one more job of ``N * 2K`` bindings, K being the gate angles JAX
+    differentiates (all ``P`` when gradients reach the angles, only the ``3n`` ansatz angles when
+    they reach the weights only). ``executions`` counts the bindings run, forward and gradient
+    (under ``jit``, a forward pass whose value nothing uses, as in a bare ``jax.grad``, is dropped).
+
+    Exact mode (``shots=None``) saves <Z...Z> directly: statevector method, or density matrix with
+    ``noise``. With shots, every qubit is measured and <Z...Z> is the mean parity of the counts.
+    ``noise`` names a fake IBM backend (``qgpt_jax.quantum.noise``): its noise model, basis gates
+    and coupling map, the circuit transpiled to it.
+    """
+
+    def __init__(self, n_qubits: int, shots: int | None = None, noise: str | None = None,
+                 threads: int | None = None):
+        from qiskit_aer import AerSimulator
+
+        from qgpt_jax.quantum.circuits import n_circuit_weights
+        from qgpt_jax.quantum.noise import fake_backend, validate_backend
+
+        if noise is not None:
+            validate_backend(noise, n_qubits)
+        self.n_qubits, self.shots, self.noise = n_qubits, shots, noise
+        self.executions = 0
+        options = {
+            "method": "statevector" if noise is None else "density_matrix",
+            "max_parallel_threads": aer_thread_count(threads),
+        }
+        self._simulator = (AerSimulator(**options) if noise is None
+                           else AerSimulator.from_backend(fake_backend(noise), **options))
+        self._programs: dict[tuple, _Program] = {}
+        self._parity_signs: dict[str, int] = {}
+        # One binding through the whole path, so a broken setup fails here, outside JAX.
+        gates, params = record_circuit(np.zeros((1, n_qubits)),
+                                       np.zeros(n_circuit_weights(n_qubits)), n_qubits)
+        self.run(self._program(gates, params), np.zeros((1, len(params))))
+        self.executions = 0
+
+    def __call__(self, angles, weights):
+        """``angles`` (N, n_qubits), ``weights`` (3 n_qubits,) -> <Z...Z> of shape (N,)."""
+        n = angles.shape[0]
+        gates, params = record_circuit(angles, weights, self.n_qubits)
+        program = self._program(gates, params)
+        batched = _stack([params[k] for k in program.batched], (n,))
+        shared = _stack([params[k] for k in program.shared], ())
+        with reraise_aer_failures():
+            return _expectation(program, batched, shared)
+
+    def _program(self, gates: tuple[Gate, ...], params: list) -> _Program:
+        batched = tuple(k for k, p in enumerate(params) if np.ndim(p) > 0)
+        shared = tuple(k for k, p in enumerate(params) if np.ndim(p) == 0)
+        key = (gates, batched)
+        if key not in self._programs:
+            circuit, parameters, readout = transpiled_circuit(gates, self.n_qubits, self.noise)
+            self._programs[key] = _Program(self, self._with_readout(circuit, readout), parameters,
+                                           batched, shared)
+        return self._programs[key]
+
+    def _with_readout(self, circuit, readout: tuple[int, ...]):
+        """The transpiled circuit plus what the mode reads: <Z...Z> saved, or every qubit
+        measured."""
+        from qiskit import ClassicalRegister
+        from qiskit.quantum_info import Pauli
+        from qiskit_aer.library import SaveExpectationValue
+
+        circuit = circuit.copy()
+        if self.shots is None:
+            circuit.append(SaveExpectationValue(Pauli("Z" * self.n_qubits), label="expval"),
+                           list(readout))
+        else:
+            bits = ClassicalRegister(self.n_qubits, "parity")
+            circuit.add_register(bits)
+            circuit.measure(list(readout), bits)
+        return circuit
+
+    def run(self, program: _Program, bindings: np.ndarray) -> np.ndarray:
+        """<Z...Z> for every row of ``bindings`` (M, P): one Aer job of M bindings."""
+        binds = [{p: bindings[:, k].tolist() for k, p in enumerate(program.parameters)}]
+        try:
+            result = self._simulator.run(
+                program.circuit, parameter_binds=binds, runtime_parameter_bind_enable=True,
+                shots=self.shots or 1,
+            ).result()
+        except Exception as exc:
+            raise self._failure(len(bindings), exc) from exc
+        if not result.success:
+            raise self._failure(len(bindings), result.status)
+        self.executions += len(bindings)
+        if self.shots is None:
+            return np.array([r.data.to_dict()["expval"] for r in result.results])
+        return np.array([self._parity(r.data.counts) for r in result.results])
+
+    def _parity(self, counts: dict[str, int]) -> float:
+        """Mean of (-1)^(number of ones) over the measured bitstrings (hex keys)."""
+        signs = self._parity_signs
+        total = 0
+        for key, count in counts.items():
+            if key not in signs:
+                signs[key] = 1 - 2 * (int(key, 16).bit_count() & 1)
+            total += signs[key] * count
+        return total / self.shots
+
+    def _failure(self, n_bindings: int, detail) -> QuantumExecutionError:
+        mode = f"noise={self.noise}" if self.noise else "noiseless"
+        message = " ".join(str(detail).split())
+        failure = QuantumExecutionError(
+            f"Aer job of {n_bindings} circuit bindings failed ({self.n_qubits} qubits, {mode}, "
+            f"shots={self.shots}): {message}"
+        )
+        _last_failure[:] = [failure]
+        return failure

@@ -1,0 +1,155 @@
+"""The batched Aer path against PennyLane's default.qubit, plus shots, noise and error handling."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pennylane as qml
+import pytest
+
+from qgpt_jax.errors import ConfigError, QuantumExecutionError
+from qgpt_jax.quantum.aer import BatchedAerCircuit, reraise_aer_failures
+from qgpt_jax.quantum.circuits import seed_circuit
+from qgpt_jax.quantum.noise import available_backends, validate_backend
+from qgpt_jax.quantum.resources import circuit_resources
+
+N_QUBITS = 4
+N = 8
+# Gate angles of the 4-qubit circuit: 4 feature phases + 4 ZZ phases (circular pairs) + 12 RY.
+N_GATE_ANGLES = 20
+N_WEIGHTS = 3 * N_QUBITS
+
+
+@pytest.fixture(scope="module")
+def exact():
+    return BatchedAerCircuit(N_QUBITS)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    device = qml.device("default.qubit", wires=N_QUBITS)
+    return qml.QNode(seed_circuit, device, interface="jax", diff_method="backprop")
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    rng = np.random.default_rng(7)
+    angles = jnp.asarray(np.tanh(rng.normal(size=(N, N_QUBITS))), jnp.float32)
+    weights = jnp.asarray(rng.normal(size=N_WEIGHTS), jnp.float32)
+    return angles, weights
+
+
+COTANGENT = jnp.linspace(-1.0, 1.0, N)
+
+
+def weighted_sum(circuit):
+    return lambda angles, weights: jnp.sum(COTANGENT * circuit(angles, weights))
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_values_match_default_qubit(exact, reference, inputs, jit):
+    run = jax.jit(exact) if jit else exact
+    exact.executions = 0
+    values = run(*inputs)
+    assert values.shape == (N,) and values.dtype == jnp.float32
+    np.testing.assert_allclose(values, reference(*inputs), atol=1e-5)
+    assert exact.executions == N
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_gradients_match_default_qubit(exact, reference, inputs, jit):
+    value_and_grad = jax.value_and_grad(weighted_sum(exact), argnums=(0, 1))
+    if jit:
+        value_and_grad = jax.jit(value_and_grad)
+    exact.executions = 0
+    value, (d_angles, d_weights) = value_and_grad(*inputs)
+    ref_value, (ref_angles, ref_weights) = jax.value_and_grad(weighted_sum(reference),
+                                                              argnums=(0, 1))(*inputs)
+    np.testing.assert_allclose(value, ref_value, atol=1e-5)
+    np.testing.assert_allclose(d_angles, ref_angles, atol=1e-4)
+    np.testing.assert_allclose(d_weights, ref_weights, atol=1e-4)
+    # Forward N, then every gate angle shifted both ways for every binding.
+    assert exact.executions == N + N * 2 * N_GATE_ANGLES
+
+
+def test_stopped_angles_shift_only_the_weights(exact, reference, inputs):
+    """A seed head stops the angles' gradient: only the 3n ansatz angles are shifted."""
+
+    def loss(circuit):
+        return lambda angles, weights: weighted_sum(circuit)(jax.lax.stop_gradient(angles),
+                                                             weights)
+
+    exact.executions = 0
+    _, d_weights = jax.jit(jax.value_and_grad(loss(exact), argnums=1))(*inputs)
+    _, ref_weights = jax.value_and_grad(loss(reference), argnums=1)(*inputs)
+    np.testing.assert_allclose(d_weights, ref_weights, atol=1e-4)
+    assert exact.executions == N + N * 2 * N_WEIGHTS
+
+
+def test_inside_scan(exact, reference, inputs):
+    angles, weights = inputs
+    steps = jnp.stack([angles, -angles, 0.5 * angles])
+
+    def total(circuit):
+        def body(carry, step_angles):
+            return carry + weighted_sum(circuit)(step_angles, weights * carry), None
+
+        return lambda w0: jax.lax.scan(body, w0, steps)[0]
+
+    value, grad = jax.jit(jax.value_and_grad(total(exact)))(jnp.float32(1.0))
+    ref_value, ref_grad = jax.value_and_grad(total(reference))(jnp.float32(1.0))
+    np.testing.assert_allclose(value, ref_value, atol=1e-5)
+    np.testing.assert_allclose(grad, ref_grad, atol=1e-4)
+
+
+def test_shots_estimate_within_five_standard_errors(reference, inputs):
+    shots = 4000
+    sampled = BatchedAerCircuit(N_QUBITS, shots=shots)
+    estimates = np.asarray(jax.jit(sampled)(*inputs))
+    values = np.asarray(reference(*inputs))
+    standard_error = np.sqrt((1 - values**2) / shots)
+    assert np.all(np.abs(estimates - values) <= 5 * standard_error + 1e-6)
+    assert sampled.executions == N
+
+
+def test_noise_changes_values_and_keeps_them_bounded(exact, inputs):
+    noisy = BatchedAerCircuit(N_QUBITS, noise="manila")
+    values = np.asarray(noisy(*inputs))
+    assert np.all(np.abs(values) <= 1.0)
+    assert np.max(np.abs(values - np.asarray(exact(*inputs)))) > 1e-2
+    d_weights = jax.grad(weighted_sum(noisy), argnums=1)(*inputs)
+    assert np.all(np.isfinite(d_weights))
+
+
+def test_unknown_backend_lists_the_available_ones():
+    with pytest.raises(ConfigError, match="manila.*nairobi") as info:
+        validate_backend("atlantis", N_QUBITS)
+    assert "atlantis" in str(info.value) and "\n" not in str(info.value)
+    assert {"manila", "nairobi"} <= set(available_backends())
+
+
+def test_too_many_qubits_names_both_numbers():
+    with pytest.raises(ConfigError, match=r"5 qubits .* needs 6"):
+        BatchedAerCircuit(6, noise="manila")
+
+
+def test_aer_failure_raises_quantum_execution_error(inputs):
+    broken = BatchedAerCircuit(N_QUBITS)
+
+    class FailingSimulator:
+        def run(self, *args, **kwargs):
+            raise RuntimeError("simulator on fire")
+
+    broken._simulator = FailingSimulator()
+    with pytest.raises(QuantumExecutionError, match="simulator on fire"):
+        broken(*inputs)
+    with pytest.raises(QuantumExecutionError, match="simulator on fire"), reraise_aer_failures():
+        jax.jit(broken)(*inputs).block_until_ready()
+
+
+def test_circuit_resources():
+    generic = circuit_resources(N_QUBITS)
+    assert generic == {"width": 4, "depth": generic["depth"], "two_qubit_gates": 16,
+                       "parameters": N_GATE_ANGLES}
+    assert circuit_resources(N_QUBITS, noise="manila")["two_qubit_gates"] >= 16
