@@ -161,6 +161,11 @@ def compare(
         "environment": environment(),
         "runs": runs,
         "summary": summarize(runs),
+        "quantum_resources": {
+            model: quantum_resources(config, tc)
+            for model, config in configs.items()
+            if config.is_quantum
+        },
         "sample_differences": sample_differences(runs),
     }
     atomic_write_json(out / "results.json", results)
@@ -171,6 +176,18 @@ def compare(
     )
     atomic_write_text(out / "results.md", render_markdown(results))
     return results
+
+
+def quantum_resources(mc: ModelConfig, tc: TrainConfig) -> dict:
+    """Transpiled circuit size and the cost of this training run on a QPU, for one head kind."""
+    from qgpt_jax.quantum.resources import circuit_resources, hardware_estimate
+
+    backend = mc.noise or "generic all-to-all device (basis rz, sx, x, cx)"
+    return {
+        "backend": backend,
+        **circuit_resources(mc.n_qubits, mc.noise),
+        **hardware_estimate(mc, tc),
+    }
 
 
 def summarize(runs: list[dict]) -> dict:
@@ -265,6 +282,26 @@ def render_markdown(results: dict) -> str:
                 f"{r['shots'] or 'exact'} | {r['noise'] or 'none'} | {ce.get(r['device'], 0):,} | "
                 f"{ce.get('counted', '')} |"
             )
+    resources = results.get("quantum_resources", {})
+    if resources:
+        lines += [
+            "",
+            "### What the quantum heads would cost on hardware",
+            "",
+            "Circuit size after transpiling for the backend named; executions assume "
+            "parameter-shift gradients, as a QPU computes them.",
+            "",
+            "| model | backend | width | depth | 2-qubit gates | executions/step | shots/step | "
+            "executions/run | QPU hours/run |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for model, r in resources.items():
+            lines.append(
+                f"| {model} | {r['backend']} | {r['width']} | {r['depth']} | "
+                f"{r['two_qubit_gates']} | {r['executions_per_step']:,} | {r['shots_per_step']:,} "
+                f"| {r['executions_per_run']:,} | {r['hours_per_run']:.1f} |"
+            )
+        lines += ["", f"Assumption: {next(iter(resources.values()))['assumption']}."]
     lines += ["", "## Loss curves", "", "![loss curves](loss_curves.png)", ""]
     lines += [
         "## Samples",

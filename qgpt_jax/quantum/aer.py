@@ -60,6 +60,10 @@ def aer_options(shots: int | None = None, noise: str | None = None,
         "shots": shots,
         "method": "statevector" if noise is None else "density_matrix",
         "max_parallel_threads": aer_thread_count(threads),
+        # Passed through to qiskit.transpile: level 0 keeps the circuit as written; higher levels
+        # resynthesise two-qubit blocks and hit TwoQubitWeylDecomposition failures on some
+        # parameter values.
+        "optimization_level": 0,
     }
     if noise is not None:
         from qiskit_aer.noise import NoiseModel
