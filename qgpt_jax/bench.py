@@ -1,0 +1,158 @@
+"""Training-throughput benchmark per (model, device), and the raw Aer binding rate.
+
+A benchmark, not a test: it prints and records numbers. Every entry is measured in the same process
+so that ratios between entries are meaningful on a shared, noisy machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from qgpt_jax.config import ModelConfig, TrainConfig
+from qgpt_jax.data import Dataset
+from qgpt_jax.model import circuits_per_forward
+from qgpt_jax.quantum.devices import DEVICES, executor_for
+from qgpt_jax.train import RunKeys, create_state, quantum_failures_are_fatal, train_steps
+
+
+def measure_training(
+    mc: ModelConfig, tc: TrainConfig, dataset: Dataset, *, seconds: float, max_steps: int
+) -> dict:
+    """Train for about ``seconds`` (at most ``max_steps`` steps) after compiling; no evaluation.
+
+    In-graph devices fuse ``tc.steps_per_call`` steps per call; devices that run circuits on the
+    host take one step per call, so the time budget is checked between steps.
+    """
+    host = mc.is_quantum and not DEVICES[mc.device].in_graph
+    chunk = 1 if host else min(tc.steps_per_call, max_steps)
+    keys = RunKeys.from_seed(tc.seed)
+    state = create_state(mc, tc, keys.init)
+    tokens, n_train = dataset.tokens, jnp.int32(dataset.n_train)
+    B, T = tc.batch_size, mc.block_size
+    start = time.perf_counter()
+    steps_fn = jax.jit(train_steps, static_argnums=(4, 5, 6), donate_argnums=0)
+    compiled = steps_fn.lower(state, tokens, n_train, keys, B, T, chunk).compile()
+    compile_s = time.perf_counter() - start
+    executor = executor_for(mc) if mc.is_quantum else None
+    before = executor.executions() if executor else None
+    steps, elapsed = 0, 0.0
+    with quantum_failures_are_fatal(mc):
+        while steps + chunk <= max_steps and (elapsed < seconds or steps == 0):
+            t = time.perf_counter()
+            state, losses = compiled(state, tokens, n_train, keys)
+            losses.block_until_ready()
+            elapsed += time.perf_counter() - t
+            steps += chunk
+    if executor is None:
+        per_step, counted = 0, "classical"
+    elif before is None:
+        per_step, counted = circuits_per_forward(mc, B, T), "from shapes (backprop)"
+    else:
+        per_step, counted = (executor.executions() - before) / steps, "by the device"
+    return {
+        "model": mc.attention,
+        "device": mc.device if mc.is_quantum else None,
+        "steps": steps,
+        "train_s": elapsed,
+        "compile_s": compile_s,
+        "tokens_per_s": steps * B * T / elapsed,
+        "circuit_executions_per_step": per_step,
+        "circuits_per_s": per_step * steps / elapsed,
+        "executions_counted": counted,
+    }
+
+
+def measure_raw_aer(
+    n_qubits: int, n_bindings: int = 4096, repeats: int = 3, threads: int | None = None
+) -> dict:
+    """Bindings per second of a bare Aer job of the same transpiled circuit (best of repeats)."""
+    from qgpt_jax.quantum.aer import BatchedAerCircuit, record_circuit
+    from qgpt_jax.quantum.circuits import n_circuit_weights
+
+    backend = BatchedAerCircuit(n_qubits, threads=threads)
+    rng = np.random.default_rng(0)
+    angles = rng.uniform(-1, 1, (n_bindings, n_qubits))
+    weights = rng.normal(0, 0.1, n_circuit_weights(n_qubits))
+    gates, params = record_circuit(angles, weights, n_qubits)
+    program = backend._program(gates, params)
+    bindings = program.bindings(
+        np.stack([np.broadcast_to(params[k], (n_bindings,)) for k in program.batched], -1),
+        np.array([params[k] for k in program.shared]),
+    )
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        backend.run(program, bindings)
+        best = min(best, time.perf_counter() - start)
+    return {
+        "model": "raw-aer",
+        "device": "aer",
+        "bindings": n_bindings,
+        "seconds": best,
+        "tokens_per_s": None,
+        "circuit_executions_per_step": None,
+        "circuits_per_s": n_bindings / best,
+    }
+
+
+def run_bench(
+    models: list[str],
+    devices: list[str],
+    mc: ModelConfig,
+    tc: TrainConfig,
+    dataset: Dataset,
+    *,
+    seconds: float,
+    max_steps: int,
+    progress=print,
+) -> list[dict]:
+    """Every model on every device (classical once), then the raw Aer figure."""
+    mc = dataclasses.replace(mc, vocab_size=dataset.tokenizer.vocab_size)
+    entries = []
+    for model in models:
+        for device in devices if model != "classical" else [None]:
+            config = dataclasses.replace(mc, attention=model, device=device or mc.device)
+            entry = measure_training(config, tc, dataset, seconds=seconds, max_steps=max_steps)
+            progress(format_entry(entry))
+            entries.append(entry)
+    if "aer" in devices:
+        entry = measure_raw_aer(mc.n_qubits, threads=mc.aer_threads)
+        progress(format_entry(entry))
+        entries.append(entry)
+    return entries
+
+
+def format_entry(e: dict) -> str:
+    name = f"{e['model']}" + (f" on {e['device']}" if e["device"] else "")
+    if e["tokens_per_s"] is None:
+        return f"{name:>32}: {e['circuits_per_s']:>12,.0f} circuits/s ({e['bindings']} bindings)"
+    return (
+        f"{name:>32}: {e['tokens_per_s']:>12,.1f} tokens/s  {e['circuits_per_s']:>10,.0f} "
+        f"circuits/s  ({e['steps']} steps, compile {e['compile_s']:.1f}s)"
+    )
+
+
+def plot_bench(entries: list[dict], path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from qgpt_jax.report import save_figure
+
+    trained = [e for e in entries if e["tokens_per_s"]]
+    labels = [e["model"] + (f"\n{e['device']}" if e["device"] else "") for e in trained]
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(trained)), 4))
+    bars = ax.bar(labels, [e["tokens_per_s"] for e in trained], color="tab:blue")
+    ax.bar_label(bars, fmt="{:,.0f}", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("training tokens/s (log scale, compile excluded)")
+    ax.set_title("qgpt-jax training throughput per model and device")
+    ax.grid(axis="y", alpha=0.3)
+    save_figure(fig, path)
+    plt.close(fig)
