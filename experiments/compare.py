@@ -60,7 +60,7 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     configure_xla()
     quiet_libraries()
-    from qgpt_jax.compare import compare, parse_models, parse_seeds
+    from qgpt_jax.compare import compare, parse_models, parse_seeds, summary_line
     from qgpt_jax.data import load_dataset
 
     models, seeds = parse_models(args.models), parse_seeds(args.seeds)
@@ -78,12 +78,8 @@ def main(argv=None) -> None:
         progress=not args.no_progress,
         profile_dir=args.profile,
     )
-    for model, s in results["summary"].items():
-        print(
-            f"{model:>10}: train {s['train_loss']['mean']:.4f}  val {s['val_loss']['mean']:.4f}  "
-            f"{s['tokens_per_s']['mean']:,.0f} tokens/s (excl. compile)  "
-            f"compile {s['compile_s']['mean']:.1f}s  over {s['val_loss']['n']} seed(s)"
-        )
+    for model, stats in results["summary"].items():
+        print(summary_line(model, stats))
     print(f"report: {out / 'results.md'}")
 
 

@@ -61,6 +61,20 @@ def _read(path) -> dict:
             f"{target} is not a {FORMAT} checkpoint; for a PyTorch checkpoint of the original "
             f"project use `python -m experiments.import_seed`"
         )
+    fields = {"config": str, "vocab": str, "metadata": str, "params": dict}
+    for name, kind in fields.items():
+        if not isinstance(payload.get(name), kind):
+            raise CheckpointError(
+                f"{target} is a damaged {FORMAT} checkpoint (field {name!r} missing or invalid); "
+                f"save it again from a training run"
+            )
+    try:
+        payload["config"] = json.loads(payload["config"])
+        payload["metadata"] = json.loads(payload["metadata"])
+    except json.JSONDecodeError:
+        raise CheckpointError(
+            f"{target} is a damaged {FORMAT} checkpoint (config is not JSON); save it again"
+        ) from None
     return payload
 
 
@@ -93,8 +107,8 @@ def load_checkpoint(path: str | os.PathLike, config: ModelConfig | None = None):
     """``(config, params, tokenizer)`` from a checkpoint; ``config`` overrides the saved one."""
     payload = _read(path)
     try:
-        saved = ModelConfig(**json.loads(payload["config"]))
-    except QGPTError as exc:
+        saved = ModelConfig(**payload["config"])
+    except (QGPTError, TypeError) as exc:
         raise CheckpointError(f"{checkpoint_file(path)} holds an invalid config: {exc}") from None
     config = config or saved
     params = check_params(payload["params"], config, source=str(checkpoint_file(path)))
@@ -102,4 +116,4 @@ def load_checkpoint(path: str | os.PathLike, config: ModelConfig | None = None):
 
 
 def load_metadata(path: str | os.PathLike) -> dict:
-    return json.loads(_read(path)["metadata"])
+    return _read(path)["metadata"]

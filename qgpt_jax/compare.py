@@ -130,10 +130,10 @@ def compare(
     profile_dir: str | None = None,
 ) -> dict:
     """Train every (model, seed) pair, then write ``results.json``, ``results.md`` and a plot."""
-    out = Path(out)
-    ensure_writable(out)
     mc = dataclasses.replace(mc, vocab_size=dataset.tokenizer.vocab_size)
     configs = {m: dataclasses.replace(mc, attention=m) for m in models}  # validates each
+    out = Path(out)
+    ensure_writable(out)
     runs = []
     for (model, model_config), seed in itertools.product(configs.items(), seeds):
         run_tc = dataclasses.replace(tc, seed=seed)
@@ -228,6 +228,15 @@ def _fmt(stat: dict, digits: int = 4) -> str:
     if stat["n"] > 1:
         return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
     return f"{stat['mean']:.{digits}f}"
+
+
+def summary_line(model: str, s: dict) -> str:
+    """One line per model for the terminal: losses, throughput, compile time, seeds."""
+    return (
+        f"{model:>10}: train {_fmt(s['train_loss'])}  val {_fmt(s['val_loss'])}  "
+        f"{_fmt(s['tokens_per_s'], 0)} tokens/s (excl. compile)  "
+        f"compile {_fmt(s['compile_s'], 1)}s  over {s['val_loss']['n']} seed(s)"
+    )
 
 
 def render_markdown(results: dict) -> str:

@@ -127,10 +127,9 @@ class ModelConfig:
             self.aer_threads is None or self.aer_threads > 0,
             f"aer_threads must be positive, got {self.aer_threads}",
         )
-        if self.is_quantum:
-            from qgpt_jax.quantum.devices import validate_device
+        from qgpt_jax.quantum.devices import validate_device
 
-            validate_device(self)
+        validate_device(self)
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> ModelConfig:

@@ -24,6 +24,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
 from qgpt_jax.checkpoint import check_params
@@ -236,25 +237,24 @@ class _Weights:
 
 
 def _stack_heads(heads: list[dict]) -> dict:
-    """Per-head qkv params stacked on a leading head axis, the layout of ``classical_heads``."""
-    return {
-        name: {"kernel": np.stack([head[name]["kernel"] for head in heads])}
-        for name in ("key", "query", "value")
-    }
+    """Per-head params stacked on a leading head axis, the layout of our vmapped head groups."""
+    return jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *heads)
 
 
 def _attention(w: _Weights, prefix: str, config: ModelConfig) -> dict:
     C, hs = config.n_embd, config.head_size
     params: dict[str, Any] = {"proj": w.linear(f"{prefix}.proj", C, C)}
     if config.is_quantum:
+        quantum = []
         for h in range(config.n_quantum_heads):
             head = f"{prefix}.quantum_heads.{h}"
-            params[f"quantum_head_{h}"] = {
+            quantum.append({
                 **w.qkv(head, C, hs),
                 "circuit_weights": w.take(f"{head}.quantum_attention_network.weight",
                                           (n_circuit_weights(config.n_qubits),)),
                 "quantum_scale": w.take(f"{head}.quantum_scale", ()),
-            }
+            })
+        params["quantum_heads"] = _stack_heads(quantum)
         group = "classical_heads"
     else:
         group = "heads"

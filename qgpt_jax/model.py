@@ -140,13 +140,25 @@ def head_kinds(config: ModelConfig) -> list[str]:
     return [config.attention] * n_quantum + ["classical"] * (config.n_head - n_quantum)
 
 
-class MultiHeadAttention(nn.Module):
-    """Heads chosen per head by kind, concatenated, projected.
+def head_group(head_class, config: ModelConfig, count: int, name: str) -> nn.Module:
+    """``count`` heads of one kind as one module vmapped over a leading head axis of its params.
 
-    Quantum heads are separate modules (``quantum_head_{h}``); the classical heads of a layer share
-    one module vmapped over a leading head axis of their parameters (``classical_heads``), which
-    runs them as one batched matmul instead of one small matmul per head.
+    The heads keep their own parameters and dropout masks, but run as one batched computation:
+    one matmul for all their projections, and for quantum heads one circuit call with the
+    bindings of every head, instead of one small call per head.
     """
+    return nn.vmap(
+        head_class,
+        in_axes=None,
+        out_axes=-2,
+        axis_size=count,
+        variable_axes={"params": 0},
+        split_rngs={"params": True, "dropout": True},
+    )(config, name=name)
+
+
+class MultiHeadAttention(nn.Module):
+    """Heads chosen by kind, concatenated (quantum heads first, as the seed), projected."""
 
     config: ModelConfig
 
@@ -154,23 +166,15 @@ class MultiHeadAttention(nn.Module):
     def __call__(self, x, deterministic: bool):
         cfg = self.config
         kinds = head_kinds(cfg)
-        outputs = [
-            QUANTUM_HEADS[kind](cfg, name=f"quantum_head_{h}")(x, deterministic)  # (B, T, hs)
-            for h, kind in enumerate(kinds)
-            if kind != "classical"
+        groups = [
+            (QUANTUM_HEADS.get(cfg.attention), kinds.count(cfg.attention), "quantum_heads"),
+            (ClassicalHead, kinds.count("classical"), "classical_heads"),
         ]
-        n_classical = kinds.count("classical")
-        if n_classical:
-            heads = nn.vmap(
-                ClassicalHead,
-                in_axes=None,
-                out_axes=-2,
-                axis_size=n_classical,
-                variable_axes={"params": 0},
-                split_rngs={"params": True, "dropout": True},
-            )(cfg, name="classical_heads")
-            out = heads(x, deterministic)  # (B, T, n_classical, hs)
-            outputs.append(out.reshape(*out.shape[:-2], -1))
+        outputs = []
+        for head_class, count, name in groups:
+            if count and head_class is not None:
+                out = head_group(head_class, cfg, count, name)(x, deterministic)  # (B, T, H, hs)
+                outputs.append(out.reshape(*out.shape[:-2], -1))  # (B, T, H * hs)
         out = jnp.concatenate(outputs, axis=-1)  # (B, T, C)
         out = dense(cfg.n_embd, "proj")(out)
         return nn.Dropout(cfg.dropout)(out, deterministic=deterministic)

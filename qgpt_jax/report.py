@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import platform
 from importlib import metadata
@@ -59,8 +60,8 @@ def sample_difference(a: list[int], b: list[int], a_text: str, b_text: str) -> d
     return {
         "compared_tokens": n,
         "hamming": hamming,
-        "agreement": (n - hamming) / n if n else float("nan"),
-        "jaccard": len(set(a) & set(b)) / len(union) if union else float("nan"),
+        "agreement": (n - hamming) / n if n else None,
+        "jaccard": len(set(a) & set(b)) / len(union) if union else None,
         "levenshtein": Levenshtein.distance(a_text, b_text),
     }
 
@@ -77,8 +78,20 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def _finite(value):
+    """JSON has no NaN or infinity: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def atomic_write_json(path: Path, payload) -> None:
-    atomic_write_text(path, json.dumps(payload, indent=2, default=float) + "\n")
+    text = json.dumps(_finite(payload), indent=2, default=float, allow_nan=False)
+    atomic_write_text(path, text + "\n")
 
 
 def save_figure(fig, path: Path) -> None:

@@ -146,7 +146,7 @@ class TrainResult:
     wall_s: float = 0.0
     cpu_s: float = 0.0
     peak_rss_mb: float = 0.0
-    tokens_per_s: float = 0.0
+    tokens_per_s: float | None = None
     circuit_executions: dict = field(default_factory=dict)
 
     @property
@@ -296,6 +296,6 @@ def train(
         wall_s=time.perf_counter() - wall0,
         cpu_s=time.process_time() - cpu0,
         peak_rss_mb=peak_rss / 2**20,
-        tokens_per_s=tokens / train_s if train_s > 0 else float("nan"),
+        tokens_per_s=tokens / train_s if train_s > 0 else None,
         circuit_executions=counter.result(),
     )

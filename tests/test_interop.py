@@ -189,8 +189,7 @@ def test_quantum_heads_contribute(tmp_path):
     model, path = make_seed(tmp_path, quantum=True)
     config, params = load_seed_checkpoint(path)
     for block in ("block_0", "block_1"):
-        for h in (0, 1):
-            params[block]["sa"][f"quantum_head_{h}"]["quantum_scale"] = np.float32(0.0)
+        params[block]["sa"]["quantum_heads"]["quantum_scale"] = np.zeros(2, np.float32)
     generator = torch.Generator().manual_seed(2)
     idx = torch.randint(0, VOCAB, (2, config.block_size), generator=generator)
     with torch.no_grad():
@@ -256,8 +255,8 @@ def test_import_cli_roundtrip(tmp_path, capsys):
     assert saved_config == config
     assert "".join(tokenizer.chars) == CHARS
     np.testing.assert_array_equal(
-        saved_params["block_1"]["sa"]["quantum_head_1"]["circuit_weights"],
-        params["block_1"]["sa"]["quantum_head_1"]["circuit_weights"],
+        saved_params["block_1"]["sa"]["quantum_heads"]["circuit_weights"][1],
+        params["block_1"]["sa"]["quantum_heads"]["circuit_weights"][1],
     )
     assert load_metadata(out)["imported_from"] == str(path.resolve())
 

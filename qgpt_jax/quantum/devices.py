@@ -85,7 +85,11 @@ DEVICES: dict[str, DeviceSpec] = {
 
 
 def validate_device(config) -> None:
-    """Check the device, shots and noise fields of a quantum ``ModelConfig``."""
+    """Check the device, shots and noise fields of a ``ModelConfig``.
+
+    Classical models get the same checks, so that ``--device`` or ``--shots`` with only classical
+    models is an error rather than silently ignored.
+    """
     spec = DEVICES.get(config.device)
     if spec is None:
         raise ConfigError(

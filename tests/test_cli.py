@@ -1,0 +1,306 @@
+"""The command-line entry points, run in-process: a full tiny comparison, generation, bad input."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import jax
+import pytest
+
+from experiments import compare as compare_cli
+from experiments import generate as generate_cli
+from qgpt_jax.checkpoint import load_checkpoint, load_metadata
+from qgpt_jax.generate import generate
+from qgpt_jax.model import count_params, init
+from qgpt_jax.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+RUN_FIELDS = {"model", "seed", "params", "iters", "train_loss", "val_loss", "tokens_per_s",
+              "compile_s", "wall_s", "cpu_s", "peak_rss_mb", "sample"}
+VERSIONED = ("jax", "flax", "optax", "pennylane", "qiskit", "qiskit-aer")
+
+
+def files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def strict_json(text: str):
+    """json.loads that refuses NaN and Infinity (not JSON, and other tools reject them)."""
+
+    def reject(constant):
+        raise ValueError(f"results.json contains {constant}, which is not valid JSON")
+
+    return json.loads(text, parse_constant=reject)
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory, corpus_path):
+    """``python -m experiments.compare`` for two models and two seeds on the tiny preset."""
+    out = tmp_path_factory.mktemp("compare") / "out"
+    argv = ["--preset", "tiny", "--iters", "4", "--models", "classical,enhance",
+            "--seeds", "0,1", "--data", str(corpus_path), "--out", str(out), "--no-progress"]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        compare_cli.main(argv)
+    results = strict_json((out / "results.json").read_text(encoding="utf-8"))
+    return out, results, stdout.getvalue(), stderr.getvalue()
+
+
+# --- compare -------------------------------------------------------------------------------------
+
+
+def test_compare_writes_the_report_files(comparison):
+    out, _, stdout, stderr = comparison
+    names = {p.relative_to(out).as_posix() for p in files_under(out)}
+    assert names == {
+        "results.md", "results.json", "loss_curves.png",
+        *(f"checkpoints/{m}-seed{s}/checkpoint.msgpack"
+          for m in ("classical", "enhance") for s in (0, 1)),
+    }  # and no leftover temporary files
+    assert (out / "loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"report: {out / 'results.md'}" in stdout
+    assert "classical: train" in stdout and "enhance: train" in stdout
+    assert "error" not in stderr.lower()
+
+
+def test_results_json_layout(comparison, dataset):
+    _, results, _, _ = comparison
+    assert {"config", "environment", "runs", "summary", "sample_differences"} <= set(results)
+    config = results["config"]
+    assert config["preset"] == "tiny"
+    assert config["models"] == ["classical", "enhance"] and config["seeds"] == [0, 1]
+    assert config["model"]["vocab_size"] == dataset.tokenizer.vocab_size
+    assert config["train"]["max_iters"] == 4
+    env = results["environment"]
+    for name in VERSIONED:
+        assert env["versions"][name] == metadata.version(name), name
+    assert env["cpu_count"] == os.cpu_count()
+    assert env["jax_backend"] == jax.default_backend()
+
+
+def test_every_run_is_reported(comparison, tiny_model_config):
+    _, results, _, _ = comparison
+    runs = results["runs"]
+    assert [(r["model"], r["seed"]) for r in runs] == [
+        ("classical", 0), ("classical", 1), ("enhance", 0), ("enhance", 1)]
+    for run in runs:
+        assert RUN_FIELDS <= set(run), run["model"]
+        assert run["iters"] == 4
+        for key in ("train_loss", "val_loss"):
+            assert isinstance(run[key], float) and 0 < run[key] < 10
+        for key in ("tokens_per_s", "compile_s", "wall_s", "cpu_s", "peak_rss_mb"):
+            assert run[key] > 0, key
+        assert run["sample"].startswith("\n") and len(run["sample"]) == 1 + 120
+        assert [e["step"] for e in run["evals"]] == [0, 4]
+        assert len(run["step_losses"]) == 4
+    for run in runs:
+        config = dataclasses.replace(tiny_model_config, attention=run["model"])
+        expected = count_params(jax.eval_shape(lambda c=config: init(c, jax.random.key(0))))
+        assert run["params"] == expected
+    for run in runs[2:]:
+        assert run["device"] == "default.qubit" and run["n_qubits"] == 4
+        assert run["circuit_executions"]["default.qubit"] == 384  # see test_train
+    assert runs[0]["train_loss"] != runs[1]["train_loss"]  # the seeds differ
+
+
+def test_summary_and_sample_differences(comparison):
+    _, results, _, _ = comparison
+    runs = results["runs"]
+    summary = results["summary"]
+    assert set(summary) == {"classical", "enhance"}
+    mean = (runs[0]["val_loss"] + runs[1]["val_loss"]) / 2
+    assert summary["classical"]["val_loss"]["n"] == 2
+    assert math.isclose(summary["classical"]["val_loss"]["mean"], mean, rel_tol=1e-9)
+    diffs = results["sample_differences"]
+    assert [(d["a"], d["b"], d["seed"]) for d in diffs] == [
+        ("classical", "enhance", 0), ("classical", "enhance", 1)]
+    for d in diffs:
+        a = next(r for r in runs if r["model"] == "classical" and r["seed"] == d["seed"])
+        b = next(r for r in runs if r["model"] == "enhance" and r["seed"] == d["seed"])
+        hamming = sum(x != y for x, y in zip(a["sample"], b["sample"], strict=True))
+        assert d["compared_tokens"] == 121 and d["hamming"] == hamming
+        assert math.isclose(d["agreement"], (121 - hamming) / 121)
+        assert 0 <= d["jaccard"] <= 1 and d["levenshtein"] <= hamming
+
+
+def test_results_md(comparison):
+    out, results, _, _ = comparison
+    text = (out / "results.md").read_text(encoding="utf-8")
+    assert text.startswith("# qgpt-jax comparison")
+    assert "Preset `tiny`" in text and "2 seeds (0, 1)" in text
+    assert "| classical |" in text and "| enhance |" in text
+    assert "### Quantum runs" in text and "| enhance | 0 | default.qubit | 4 | exact |" in text
+    assert "![loss curves](loss_curves.png)" in text
+    assert "## How the samples differ" in text
+    for run in results["runs"]:
+        assert run["sample"] in text
+
+
+def test_compare_matches_the_library(comparison, tiny_model_config, tiny_train_config, dataset):
+    """The command line builds the same configs as the library presets: same losses."""
+    _, results, _, _ = comparison
+    direct = train(tiny_model_config, tiny_train_config, dataset, progress=False)
+    assert results["runs"][0]["step_losses"] == direct.step_losses
+    assert results["runs"][0]["evals"] == direct.evals
+
+
+def test_checkpoints_load(comparison, dataset):
+    out, results, _, _ = comparison
+    for run in results["runs"]:
+        folder = out / "checkpoints" / f"{run['model']}-seed{run['seed']}"
+        config, params, tokenizer = load_checkpoint(folder)
+        assert config.attention == run["model"]
+        assert tokenizer == dataset.tokenizer
+        assert count_params(params) == run["params"]
+        assert load_metadata(folder)["seed"] == run["seed"]
+        # The reported sample is the checkpoint's greedy continuation of a newline.
+        tokens = generate(config, params, tokenizer.encode("\n"), 20)
+        assert run["sample"].startswith(tokenizer.decode(tokens))
+
+
+def test_zero_iterations_write_strict_json(tmp_path, corpus_path):
+    """``max_iters=0`` is a valid config (an untrained baseline); its report must still be JSON."""
+    out = tmp_path / "out"
+    with contextlib.redirect_stdout(io.StringIO()):
+        compare_cli.main(["--preset", "tiny", "--iters", "0", "--data", str(corpus_path),
+                          "--out", str(out), "--no-progress"])
+    results = strict_json((out / "results.json").read_text(encoding="utf-8"))
+    assert results["runs"][0]["iters"] == 0
+    assert [e["step"] for e in results["runs"][0]["evals"]] == [0]
+
+
+# --- generate ------------------------------------------------------------------------------------
+
+
+def test_generate_continues_the_prompt(comparison, capsys):
+    out, _, _, _ = comparison
+    checkpoint = out / "checkpoints" / "classical-seed0"
+    generate_cli.main(["--checkpoint", str(checkpoint), "--tokens", "10", "First"])
+    text = capsys.readouterr().out
+    assert text.startswith("First") and text.endswith("\n")
+    assert len(text) == len("First") + 10 + 1
+    config, params, tokenizer = load_checkpoint(checkpoint)
+    expected = generate(config, params, tokenizer.encode("First"), 10)
+    assert text[:-1] == tokenizer.decode(expected)
+
+
+def test_generate_sampling_is_seeded(comparison, capsys):
+    out, _, _, _ = comparison
+    checkpoint = str(out / "checkpoints" / "enhance-seed1" / "checkpoint.msgpack")
+    argv = ["--checkpoint", checkpoint, "--tokens", "30", "--sample", "--top-k", "5", "All"]
+    generate_cli.main([*argv, "--seed", "3"])
+    first = capsys.readouterr().out
+    generate_cli.main([*argv, "--seed", "3"])
+    assert capsys.readouterr().out == first and first.startswith("All")
+    generate_cli.main([*argv, "--seed", "4"])
+    assert capsys.readouterr().out != first
+
+
+def test_compare_help_runs_as_a_module():
+    proc = subprocess.run([sys.executable, "-m", "experiments.compare", "--help"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "--models" in proc.stdout and "--preset" in proc.stdout and "--n-embd" in proc.stdout
+
+
+# --- bad input -----------------------------------------------------------------------------------
+
+
+def _write(path: Path, payload: bytes) -> Path:
+    path.write_bytes(payload)
+    return path
+
+
+BAD_COMPARE = {
+    # name: (extra argv given (tmp_path, corpus), expected text in the error line)
+    "missing-corpus": (lambda t, c: ["--data", str(t / "missing.txt")], "does not exist"),
+    "empty-corpus": (lambda t, c: ["--data", str(_write(t / "empty.txt", b""))], "is empty"),
+    "non-utf8-corpus": (
+        lambda t, c: ["--data", str(_write(t / "latin.txt", "Señor ".encode("latin-1") * 50))],
+        "not UTF-8"),
+    "unknown-preset": (lambda t, c: ["--data", str(c), "--preset", "huge"], "unknown preset"),
+    "unknown-model": (lambda t, c: ["--data", str(c), "--models", "classical,quantum"],
+                      "unknown model quantum"),
+    "bad-seeds": (lambda t, c: ["--data", str(c), "--seeds", "0,one"], "--seeds"),
+    "invalid-config": (lambda t, c: ["--data", str(c), "--preset", "seed", "--n-head", "3"],
+                       "divisible by n_head (3)"),
+    "unknown-device": (lambda t, c: ["--data", str(c), "--models", "enhance", "--device", "qpu"],
+                       "unknown quantum device 'qpu'"),
+    "shots-on-exact-device": (
+        lambda t, c: ["--data", str(c), "--attention", "enhance", "--shots", "100"],
+        "exact expectation values"),
+    "unwritable-out": (
+        lambda t, c: ["--data", str(c), "--out", str(_write(t / "a-file", b"x") / "out")],
+        "cannot write to output folder"),
+}
+
+
+def assert_one_error_line(capfd, expected: str) -> str:
+    captured = capfd.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
+    assert "Traceback" not in captured.err + captured.out
+    return lines[0]
+
+
+@pytest.mark.parametrize("case", list(BAD_COMPARE))
+def test_compare_bad_input_exits_2_with_one_line(tmp_path, corpus_path, capfd, case):
+    extra, expected = BAD_COMPARE[case]
+    out = tmp_path / "results"
+    argv = ["--preset", "tiny", "--iters", "2", "--no-progress", *extra(tmp_path, corpus_path)]
+    if "--out" not in argv:
+        argv += ["--out", str(out)]
+    with pytest.raises(SystemExit) as info:
+        compare_cli.main(argv)
+    assert info.value.code == 2
+    assert_one_error_line(capfd, expected)
+    assert files_under(out) == []  # no partial results
+    if case == "unwritable-out":
+        assert (tmp_path / "a-file").read_bytes() == b"x"
+
+
+def test_generate_out_of_vocabulary_prompt(comparison, capfd):
+    out, _, _, _ = comparison
+    checkpoint = str(out / "checkpoints" / "classical-seed0")
+    with pytest.raises(SystemExit) as info:
+        generate_cli.main(["--checkpoint", checkpoint, "--tokens", "3", "Zebra™"])
+    assert info.value.code == 2
+    line = assert_one_error_line(capfd, "outside the vocabulary")
+    assert "'™'" in line
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [(["--top-k", "0", "--sample"], "top_k"), (["--temperature", "0", "--sample"], "temperature"),
+     (["--tokens", "-1"], "--tokens")],
+    ids=["top-k", "temperature", "tokens"],
+)
+def test_generate_bad_arguments(comparison, capfd, extra, expected):
+    out, _, _, _ = comparison
+    checkpoint = str(out / "checkpoints" / "classical-seed0")
+    with pytest.raises(SystemExit) as info:
+        generate_cli.main(["--checkpoint", checkpoint, *extra, "First"])
+    assert info.value.code == 2
+    assert_one_error_line(capfd, expected)
+
+
+@pytest.mark.parametrize("what", ["missing", "garbage"])
+def test_generate_bad_checkpoint(tmp_path, capfd, what):
+    checkpoint = tmp_path / "ckpt"
+    if what == "garbage":
+        checkpoint.mkdir()
+        (checkpoint / "checkpoint.msgpack").write_bytes(b"\xc1 not msgpack at all")
+    with pytest.raises(SystemExit) as info:
+        generate_cli.main(["--checkpoint", str(checkpoint), "First"])
+    assert info.value.code == 2
+    assert_one_error_line(capfd, "no checkpoint at" if what == "missing" else "not a qgpt-jax")

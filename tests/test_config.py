@@ -1,0 +1,206 @@
+"""qgpt_jax.config: presets, overrides, validation, immutability."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from qgpt_jax.config import PRESETS, ModelConfig, TrainConfig
+from qgpt_jax.errors import ConfigError, QGPTError
+from qgpt_jax.quantum.devices import DEVICES
+
+
+def test_seed_preset_model_fields():
+    mc = ModelConfig.from_preset("seed")
+    assert (mc.n_embd, mc.n_head, mc.n_layer, mc.block_size) == (16, 2, 2, 8)
+    assert mc.dropout == 0.1
+    assert mc.vocab_size == 65  # tiny-shakespeare's character set
+    assert mc.attention == "classical"
+    assert mc.head_size == 8
+    assert not mc.is_quantum and mc.n_quantum_heads == 0
+
+
+def test_seed_preset_train_fields():
+    tc = TrainConfig.from_preset("seed")
+    assert tc.batch_size == 4
+    assert tc.learning_rate == 1e-3
+    assert tc.max_iters == 1000
+    assert tc.eval_iters == 20
+    assert tc.eval_interval == 100
+
+
+def test_seed_large_preset():
+    mc = ModelConfig.from_preset("seed-large")
+    tc = TrainConfig.from_preset("seed-large")
+    assert (mc.n_embd, mc.n_head, mc.n_layer, mc.block_size) == (32, 4, 3, 16)
+    assert (tc.batch_size, tc.learning_rate, tc.max_iters) == (12, 2e-3, 1000)
+
+
+def test_tiny_preset_is_small():
+    mc = ModelConfig.from_preset("tiny")
+    tc = TrainConfig.from_preset("tiny")
+    assert (mc.n_embd, mc.n_head, mc.n_layer, mc.block_size, mc.dropout) == (8, 2, 1, 8, 0.0)
+    assert (tc.batch_size, tc.max_iters, tc.eval_iters) == (2, 30, 2)
+
+
+def test_presets_split_between_the_two_classes():
+    model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    for name, values in PRESETS.items():
+        assert set(values) <= model_fields | train_fields, name
+
+
+def test_overrides_apply_on_top_of_the_preset():
+    mc = ModelConfig.from_preset("seed", n_layer=3, attention="enhance")
+    assert mc.n_layer == 3 and mc.attention == "enhance"
+    assert (mc.n_embd, mc.n_head, mc.block_size) == (16, 2, 8)
+    assert mc.is_quantum and mc.n_quantum_heads == 2
+    tc = TrainConfig.from_preset("seed", max_iters=7, seed=3)
+    assert (tc.max_iters, tc.seed, tc.batch_size) == (7, 3, 4)
+
+
+def test_quantum_heads_are_at_most_two_per_layer():
+    assert ModelConfig.from_preset("seed-large", attention="seed").n_quantum_heads == 2
+    assert ModelConfig(n_embd=8, n_head=1, attention="enhance").n_quantum_heads == 1
+
+
+def test_unknown_preset_names_the_valid_ones():
+    with pytest.raises(ConfigError) as info:
+        ModelConfig.from_preset("huge")
+    message = str(info.value)
+    assert "huge" in message
+    for name in PRESETS:
+        assert name in message
+    with pytest.raises(ConfigError, match="seed-large"):
+        TrainConfig.from_preset("huge")
+
+
+def test_unknown_field_names_the_valid_ones():
+    with pytest.raises(ConfigError) as info:
+        ModelConfig.from_preset("seed", n_embed=32)
+    message = str(info.value)
+    assert "n_embed" in message and "n_embd" in message and "block_size" in message
+    # A training field is not a model field, and the other way round.
+    with pytest.raises(ConfigError, match="learning_rate"):
+        ModelConfig.from_preset("seed", learning_rate=1.0)
+    with pytest.raises(ConfigError, match="n_embd"):
+        TrainConfig.from_preset("seed", n_embd=32)
+
+
+def test_config_error_is_a_user_error_with_exit_code_2():
+    assert issubclass(ConfigError, QGPTError) and issubclass(ConfigError, ValueError)
+    assert ConfigError.exit_code == 2
+
+
+def test_n_embd_must_be_divisible_by_n_head():
+    with pytest.raises(ConfigError, match=r"n_embd \(16\) must be divisible by n_head \(3\)"):
+        ModelConfig(n_embd=16, n_head=3)
+
+
+@pytest.mark.parametrize("field", ["vocab_size", "n_embd", "n_head", "n_layer", "block_size"])
+@pytest.mark.parametrize("value", [0, -1])
+def test_sizes_must_be_positive(field, value):
+    with pytest.raises(ConfigError, match=field):
+        ModelConfig(**{field: value})
+
+
+@pytest.mark.parametrize("field", ["batch_size", "eval_interval", "eval_iters", "steps_per_call"])
+def test_train_counts_must_be_positive(field):
+    with pytest.raises(ConfigError, match=field):
+        TrainConfig(**{field: 0})
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [dict(max_iters=-1), dict(learning_rate=0.0), dict(quantum_learning_rate=-1e-3),
+     dict(weight_decay=-0.1), dict(beta1=1.0), dict(beta2=-0.1), dict(eps=0.0)],
+)
+def test_train_values_are_validated(overrides):
+    with pytest.raises(ConfigError):
+        TrainConfig(**overrides)
+
+
+def test_zero_iterations_are_allowed():
+    assert TrainConfig(max_iters=0).max_iters == 0
+
+
+@pytest.mark.parametrize("dropout", [1.0, 1.5, -0.1])
+def test_dropout_must_be_below_one(dropout):
+    with pytest.raises(ConfigError, match="dropout"):
+        ModelConfig(dropout=dropout)
+
+
+def test_dropout_zero_is_allowed():
+    assert ModelConfig(dropout=0.0).dropout == 0.0
+
+
+def test_unknown_attention_kind_lists_the_known_ones():
+    with pytest.raises(ConfigError) as info:
+        ModelConfig(attention="quantum")
+    message = str(info.value)
+    assert "'quantum'" in message
+    for kind in ("classical", "seed", "enhance"):
+        assert kind in message
+
+
+def test_unknown_device_lists_the_known_ones():
+    with pytest.raises(ConfigError) as info:
+        ModelConfig(attention="enhance", device="ibm_brisbane")
+    message = str(info.value)
+    assert "ibm_brisbane" in message
+    for name in DEVICES:
+        assert name in message
+
+
+def test_shots_on_an_exact_device_are_rejected():
+    with pytest.raises(ConfigError) as info:
+        ModelConfig(attention="enhance", device="default.qubit", shots=100)
+    message = str(info.value)
+    assert "default.qubit" in message
+    # The message points at the devices that can sample.
+    for name, spec in DEVICES.items():
+        assert (name in message.split("one of:")[-1]) == spec.shots
+
+
+@pytest.mark.parametrize("shots", [0, -5])
+def test_shots_must_be_positive(shots):
+    with pytest.raises(ConfigError, match="shots"):
+        ModelConfig(attention="seed", shots=shots)
+
+
+@pytest.mark.parametrize("n_qubits", [1, 21])
+def test_n_qubits_range(n_qubits):
+    with pytest.raises(ConfigError, match="n_qubits"):
+        ModelConfig(attention="seed", n_qubits=n_qubits)
+
+
+def test_configs_are_frozen():
+    mc = ModelConfig.from_preset("seed")
+    tc = TrainConfig.from_preset("seed")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        mc.n_embd = 32
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tc.learning_rate = 1.0
+
+
+def test_replace_revalidates():
+    mc = ModelConfig.from_preset("seed")
+    with pytest.raises(ConfigError):
+        dataclasses.replace(mc, n_head=5)
+    with pytest.raises(ConfigError):
+        dataclasses.replace(mc, attention="enhance", device="nowhere")
+
+
+def test_configs_are_hashable_and_compare_by_value():
+    a = ModelConfig.from_preset("seed", attention="enhance")
+    b = ModelConfig.from_preset("seed", attention="enhance")
+    assert a == b and hash(a) == hash(b)  # forward() uses the config as a static jit argument
+    assert a != dataclasses.replace(a, n_layer=1)
+
+
+def test_to_dict_round_trips():
+    mc = ModelConfig.from_preset("seed-large", attention="seed", n_qubits=3)
+    tc = TrainConfig.from_preset("tiny", quantum_learning_rate=0.05)
+    assert ModelConfig(**mc.to_dict()) == mc
+    assert TrainConfig(**tc.to_dict()) == tc

@@ -1,0 +1,292 @@
+"""qgpt_jax.train: determinism, learning, optimizer, pure step, fused steps, measurements."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import traverse_util
+
+from qgpt_jax.config import ModelConfig, TrainConfig
+from qgpt_jax.data import get_batch
+from qgpt_jax.model import circuits_per_forward, count_params, init
+from qgpt_jax.train import (
+    RunKeys,
+    chunk_length,
+    create_state,
+    make_optimizer,
+    param_labels,
+    train,
+    train_step,
+)
+
+ITERS = 100
+
+
+@pytest.fixture(scope="module")
+def model_config(tiny_model_config):
+    # Dropout on, so that the per-step dropout keys matter for determinism and fusion.
+    return dataclasses.replace(tiny_model_config, dropout=0.1)
+
+
+@pytest.fixture(scope="module")
+def train_config():
+    return TrainConfig.from_preset("tiny", max_iters=ITERS, steps_per_call=5, eval_interval=50,
+                                   eval_iters=8)
+
+
+@pytest.fixture(scope="module")
+def runs(model_config, train_config, dataset):
+    replace = dataclasses.replace
+    return {
+        "base": train(model_config, train_config, dataset, progress=False),
+        "again": train(model_config, train_config, dataset, progress=False),
+        "other_seed": train(model_config, replace(train_config, seed=1), dataset, progress=False),
+        "unfused": train(model_config, replace(train_config, steps_per_call=1), dataset,
+                         progress=False),
+    }
+
+
+# --- whole runs ----------------------------------------------------------------------------------
+
+
+def test_same_seed_gives_identical_losses(runs):
+    base, again = runs["base"], runs["again"]
+    assert len(base.step_losses) == ITERS
+    assert base.step_losses == again.step_losses
+    assert base.evals == again.evals
+    for a, b in zip(jax.tree_util.tree_leaves(base.state.params),
+                    jax.tree_util.tree_leaves(again.state.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_different_seed_gives_different_losses(runs):
+    base, other = runs["base"], runs["other_seed"]
+    assert not np.allclose(base.step_losses, other.step_losses)
+    assert base.evals[-1] != other.evals[-1]
+
+
+def test_loss_falls_on_a_repetitive_corpus(runs, dataset):
+    base = runs["base"]
+    first, last = base.evals[0], base.evals[-1]
+    # Fresh weights are close to uniform over the vocabulary.
+    assert abs(first["train_loss"] - np.log(dataset.tokenizer.vocab_size)) < 0.1
+    assert last["train_loss"] < first["train_loss"] - 0.8
+    assert last["val_loss"] < first["val_loss"] - 0.8
+    assert np.mean(base.step_losses[-10:]) < np.mean(base.step_losses[:10]) - 0.5
+
+
+def test_fused_steps_match_single_steps(runs):
+    fused, unfused = runs["base"], runs["unfused"]
+    np.testing.assert_allclose(fused.step_losses, unfused.step_losses, atol=1e-5, rtol=0)
+    for a, b in zip(fused.evals, unfused.evals, strict=True):
+        assert a["step"] == b["step"]
+        np.testing.assert_allclose(a["train_loss"], b["train_loss"], atol=1e-5)
+        np.testing.assert_allclose(a["val_loss"], b["val_loss"], atol=1e-5)
+
+
+def test_train_result_fields(runs, model_config, train_config):
+    result = runs["base"]
+    assert [e["step"] for e in result.evals] == [0, 50, 100]
+    assert set(result.evals[0]) == {"step", "train_loss", "val_loss"}
+    assert result.final == result.evals[-1]
+    assert int(result.state.step) == ITERS
+    assert result.params_count == count_params(
+        jax.eval_shape(lambda: init(model_config, jax.random.key(0))))
+    assert result.compile_s > 0
+    assert result.train_s > 0 and result.wall_s >= result.train_s + result.compile_s
+    assert result.cpu_s > 0 and result.peak_rss_mb > 10
+    tokens = ITERS * train_config.batch_size * model_config.block_size
+    assert result.tokens_per_s > 0
+    assert result.tokens_per_s == pytest.approx(tokens / result.train_s)
+    assert result.circuit_executions == {}  # classical
+    assert all(np.isfinite(result.step_losses))
+
+
+def test_batches_depend_only_on_seed_and_step(runs, model_config, train_config, dataset):
+    """A shorter run with other eval points replays the first steps of the long one exactly."""
+    tc = dataclasses.replace(train_config, max_iters=25, eval_interval=10)
+    short = train(model_config, tc, dataset, progress=False)
+    assert [e["step"] for e in short.evals] == [0, 10, 20, 25]
+    assert short.step_losses == runs["base"].step_losses[:25]
+    assert short.evals[0] == runs["base"].evals[0]
+
+
+def test_zero_iterations_only_evaluate(model_config, train_config, dataset):
+    result = train(model_config, dataclasses.replace(train_config, max_iters=0), dataset,
+                   progress=False)
+    assert result.step_losses == []
+    assert [e["step"] for e in result.evals] == [0]
+    assert int(result.state.step) == 0
+
+
+@pytest.mark.parametrize(
+    "steps_per_call, eval_interval, max_iters, expected",
+    [(50, 10, 4, 2), (5, 50, 100, 5), (1, 50, 100, 1), (50, 100, 1000, 50), (50, 100, 0, 50),
+     (50, 10, 25, 5)],
+)
+def test_chunk_length_divides_interval_and_run(steps_per_call, eval_interval, max_iters, expected):
+    tc = TrainConfig(steps_per_call=steps_per_call, eval_interval=eval_interval,
+                     max_iters=max_iters)
+    assert chunk_length(tc) == expected
+
+
+# --- quantum run ---------------------------------------------------------------------------------
+
+
+def test_enhance_run_counts_circuits_from_shapes(tiny_model_config, tiny_train_config, dataset):
+    mc = dataclasses.replace(tiny_model_config, attention="enhance", device="default.qubit")
+    tc = tiny_train_config  # tiny preset, 4 steps, eval_iters 2
+    result = train(mc, tc, dataset, progress=False)
+    assert [e["step"] for e in result.evals] == [0, 4]
+    forwards = tc.max_iters + 2 * tc.eval_iters * len(result.evals)  # train + (train, val) evals
+    expected = circuits_per_forward(mc, tc.batch_size, mc.block_size) * forwards
+    # 1 layer x 2 quantum heads x (2 x 8) positions, over 4 steps and 2 x 2 x 2 eval batches.
+    assert expected == 1 * 2 * 16 * (4 + 8) == 384
+    assert result.circuit_executions["default.qubit"] == expected
+    assert "shapes" in result.circuit_executions["counted"]
+    assert all(np.isfinite(result.step_losses))
+    # Gradients reached every quantum parameter: they moved by far more than weight decay alone
+    # would move them (Adam's steps are about learning_rate each).
+    init_params = traverse_util.flatten_dict(init(mc, RunKeys.from_seed(tc.seed).init))
+    trained = traverse_util.flatten_dict(result.state.params)
+    decay = (1 - tc.learning_rate * tc.weight_decay) ** tc.max_iters
+    for name in ("circuit_weights", "angle_projection", "quantum_scale"):
+        path = ("block_0", "sa", "quantum_heads", name)
+        moved = np.abs(np.asarray(trained[path]) - decay * np.asarray(init_params[path]))
+        for head in range(mc.n_quantum_heads):  # every head's parameters moved
+            assert moved[head].max() > 0.1 * tc.learning_rate, (path, head)
+
+
+# --- optimizer -----------------------------------------------------------------------------------
+
+
+def test_defaults_are_pytorch_adamw_defaults():
+    tc = TrainConfig()
+    assert (tc.learning_rate, tc.beta1, tc.beta2, tc.eps, tc.weight_decay) == (
+        1e-3, 0.9, 0.999, 1e-8, 0.01)
+
+
+def torch_adamw_reference(params, grads_per_step, lr, beta1, beta2, eps, weight_decay):
+    """``torch.optim.AdamW``'s documented algorithm (amsgrad=False, maximize=False), in numpy."""
+    p = params.astype(np.float64)
+    m = np.zeros_like(p)
+    v = np.zeros_like(p)
+    for t, g in enumerate(grads_per_step, start=1):
+        p = p * (1 - lr * weight_decay)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        m_hat = m / (1 - beta1**t)
+        v_hat = v / (1 - beta2**t)
+        p = p - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return p
+
+
+@pytest.mark.parametrize(
+    "tc",
+    [TrainConfig(),
+     TrainConfig(learning_rate=0.05, weight_decay=0.1, beta1=0.8, beta2=0.95, eps=1e-3)],
+    ids=["defaults", "custom"],
+)
+def test_optimizer_matches_torch_adamw(tc):
+    rng = np.random.default_rng(0)
+    p0 = rng.normal(size=(3, 5)).astype(np.float32)
+    grads = [rng.normal(size=(3, 5)).astype(np.float32) for _ in range(4)]
+    tx = make_optimizer(tc)
+    params = {"layer": {"kernel": jnp.asarray(p0)}}
+    opt_state = tx.init(params)
+    for g in grads:
+        updates, opt_state = tx.update({"layer": {"kernel": jnp.asarray(g)}}, opt_state, params)
+        params = optax.apply_updates(params, updates)
+    expected = torch_adamw_reference(p0, grads, tc.learning_rate, tc.beta1, tc.beta2, tc.eps,
+                                     tc.weight_decay)
+    np.testing.assert_allclose(params["layer"]["kernel"], expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def enhance_shapes():
+    mc = ModelConfig.from_preset("seed", attention="enhance", n_layer=1)
+    return jax.eval_shape(lambda: init(mc, jax.random.key(0)))
+
+
+def test_param_labels_mark_quantum_parameters(enhance_shapes):
+    labels = traverse_util.flatten_dict(param_labels(enhance_shapes))
+    assert set(labels) == set(traverse_util.flatten_dict(enhance_shapes))
+    quantum = {path for path, label in labels.items() if label == "quantum"}
+    assert {path[-1] for path in quantum} == {"circuit_weights", "quantum_scale",
+                                              "angle_projection"}
+    assert len(quantum) == 1 * 3  # layers x names (the heads of a layer are stacked)
+    assert set(labels.values()) == {"quantum", "classical"}
+    assert labels[("block_0", "sa", "proj", "kernel")] == "classical"
+    assert labels[("token_embedding", "embedding")] == "classical"
+
+
+def test_quantum_learning_rate_applies_to_quantum_parameters_only(enhance_shapes):
+    tc = TrainConfig(learning_rate=1e-3, quantum_learning_rate=0.1, weight_decay=0.0)
+    params = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), enhance_shapes)
+    grads = jax.tree_util.tree_map(jnp.ones_like, params)
+    tx = make_optimizer(tc)
+    updates = jax.jit(lambda g, p: tx.update(g, tx.init(p), p)[0])(grads, params)
+    labels = traverse_util.flatten_dict(param_labels(params))
+    # Adam's first step moves every parameter by -lr * g / |g|.
+    for path, update in traverse_util.flatten_dict(updates).items():
+        lr = 0.1 if labels[path] == "quantum" else 1e-3
+        np.testing.assert_allclose(update, -lr, rtol=1e-5, err_msg=str(path))
+
+
+def test_without_quantum_learning_rate_all_parameters_share_one(enhance_shapes):
+    tc = TrainConfig(learning_rate=1e-3, weight_decay=0.0)
+    params = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), enhance_shapes)
+    grads = jax.tree_util.tree_map(jnp.ones_like, params)
+    tx = make_optimizer(tc)
+    updates = jax.jit(lambda g, p: tx.update(g, tx.init(p), p)[0])(grads, params)
+    for update in jax.tree_util.tree_leaves(updates):
+        np.testing.assert_allclose(update, -1e-3, rtol=1e-5)
+
+
+# --- the train step ------------------------------------------------------------------------------
+
+
+def test_train_step_is_pure(model_config, dataset):
+    tc = TrainConfig.from_preset("tiny")
+    keys = RunKeys.from_seed(0)
+    state = create_state(model_config, tc, keys.init)
+    params_before = jax.tree_util.tree_map(np.array, state.params)
+    batch = get_batch(dataset.tokens, keys.data, tc.batch_size, model_config.block_size)
+    step = jax.jit(train_step)
+
+    s1, m1 = step(state, batch, keys.dropout)
+    s2, m2 = step(state, batch, keys.dropout)
+    assert float(m1["loss"]) == float(m2["loss"])
+    for a, b in zip(jax.tree_util.tree_leaves(s1.params), jax.tree_util.tree_leaves(s2.params),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    # The input state is untouched and the output state has moved on by one step.
+    assert int(state.step) == 0 and int(s1.step) == 1
+    for a, b in zip(jax.tree_util.tree_leaves(params_before),
+                    jax.tree_util.tree_leaves(state.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(
+        jax.tree_util.tree_leaves(params_before), jax.tree_util.tree_leaves(s1.params),
+        strict=True))
+    # The key drives dropout: another key, another loss.
+    other_key = jax.random.fold_in(keys.dropout, 1)
+    _, m3 = step(state, batch, other_key)
+    assert float(m3["loss"]) != float(m1["loss"])
+
+
+def test_run_keys_are_deterministic_and_distinct():
+    a, b = RunKeys.from_seed(0), RunKeys.from_seed(0)
+    for name in ("init", "data", "eval", "sample"):
+        np.testing.assert_array_equal(jax.random.key_data(getattr(a, name)),
+                                      jax.random.key_data(getattr(b, name)))
+    data = [jax.random.key_data(getattr(a, n)) for n in ("init", "data", "eval", "sample")]
+    assert len({bytes(np.asarray(d)) for d in data}) == 4
+    np.testing.assert_array_equal(jax.random.key_data(a.dropout),
+                                  jax.random.key_data(b.dropout))
+    assert not np.array_equal(jax.random.key_data(RunKeys.from_seed(1).init),
+                              jax.random.key_data(a.init))
