@@ -1,8 +1,8 @@
 """The GPT, top to bottom: embeddings, pre-LayerNorm blocks, attention heads (classical or quantum).
 
 Architecture and numerics follow the seed project (a PyTorch char-level GPT) so that its weights
-load and give the same logits: LayerNorm epsilon 1e-5, Linear/Embedding weights N(0, 0.02),
-biases 0, attention scores scaled by ``n_embd ** -0.5`` (the seed's choice, not the head size).
+load and give the same logits, and initialised as PyTorch does: LayerNorm epsilon 1e-5, attention
+scores scaled by ``n_embd ** -0.5`` (the seed's choice, not the head size).
 
 Multi-head attention takes a kind per head, so a head becomes a quantum head without touching
 anything else: the first ``config.n_quantum_heads`` heads of every layer use ``config.attention``
@@ -22,11 +22,30 @@ from qgpt_jax.quantum.circuits import n_circuit_weights
 from qgpt_jax.quantum.devices import executor_for
 
 LAYER_NORM_EPS = 1e-5  # PyTorch's default
-weight_init = nn.initializers.normal(stddev=0.02)
+# PyTorch's default initialisation (the seed never re-initialised its modules): nn.Embedding
+# weights ~ N(0, 1); nn.Linear weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+embedding_init = nn.initializers.normal(stddev=1.0)
 
 
-def dense(features: int, name: str, use_bias: bool = True) -> nn.Dense:
-    return nn.Dense(features, use_bias=use_bias, kernel_init=weight_init, name=name)
+class Linear(nn.Module):
+    """``torch.nn.Linear`` in Flax: same initialisation; kernel stored (in, out) as Flax does."""
+
+    features: int
+    use_bias: bool = True
+
+    @nn.compact
+    def __call__(self, x):
+        bound = x.shape[-1] ** -0.5
+
+        def uniform(key, shape, dtype=jnp.float32):
+            return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+        y = x @ self.param("kernel", uniform, (x.shape[-1], self.features))
+        return y + self.param("bias", uniform, (self.features,)) if self.use_bias else y
+
+
+def dense(features: int, name: str, use_bias: bool = True) -> Linear:
+    return Linear(features, use_bias=use_bias, name=name)
 
 
 def layer_norm(name: str) -> nn.LayerNorm:
@@ -211,10 +230,10 @@ class GPT(nn.Module):
         if T > cfg.block_size:
             raise ValueError(f"sequence length {T} exceeds block_size {cfg.block_size}")
         tok = nn.Embed(
-            cfg.vocab_size, cfg.n_embd, embedding_init=weight_init, name="token_embedding"
+            cfg.vocab_size, cfg.n_embd, embedding_init=embedding_init, name="token_embedding"
         )(idx)  # (B, T, C)
         pos = nn.Embed(
-            cfg.block_size, cfg.n_embd, embedding_init=weight_init, name="position_embedding"
+            cfg.block_size, cfg.n_embd, embedding_init=embedding_init, name="position_embedding"
         )(jnp.arange(T))  # (T, C)
         x = tok + pos
         for i in range(cfg.n_layer):
