@@ -73,8 +73,8 @@ def test_different_seed_gives_different_losses(runs):
 def test_loss_falls_on_a_repetitive_corpus(runs, dataset):
     base = runs["base"]
     first, last = base.evals[0], base.evals[-1]
-    # Fresh weights are close to uniform over the vocabulary.
-    assert abs(first["train_loss"] - np.log(dataset.tokenizer.vocab_size)) < 0.1
+    # Fresh weights (PyTorch's init) predict roughly uniformly over the vocabulary.
+    assert abs(first["train_loss"] - np.log(dataset.tokenizer.vocab_size)) < 0.5
     assert last["train_loss"] < first["train_loss"] - 0.8
     assert last["val_loss"] < first["val_loss"] - 0.8
     assert np.mean(base.step_losses[-10:]) < np.mean(base.step_losses[:10]) - 0.5
