@@ -106,6 +106,8 @@ def run_one(
         "step_losses": result.step_losses,
         "checkpoint": str(checkpoint_dir),
     }
+    if result.profile:
+        run["profile"] = result.profile
     if mc.is_quantum:
         run.update(
             device=mc.device,
@@ -312,6 +314,31 @@ def render_markdown(results: dict) -> str:
             )
         lines += ["", f"Assumption: {next(iter(resources.values()))['assumption']}."]
     lines += ["", "## Loss curves", "", "![loss curves](loss_curves.png)", ""]
+    profiled = [r for r in results["runs"] if r.get("profile")]
+    if profiled:
+        lines += [
+            "## Where the time goes (jax.profiler)",
+            "",
+            "XLA operation time per training step in the profiled window, by operation category "
+            "(profiler overhead inflates absolute times; compare shares).",
+            "",
+        ]
+        for r in profiled:
+            p = r["profile"]
+            lines += [
+                f"**{r['model']}, seed {r['seed']}**: {p['op_launches_per_step']:.0f} operation "
+                f"launches and {p['op_us_per_step']:.0f} us of operations per step "
+                f"(trace: `{p['trace']}`).",
+                "",
+                "| category | us/step | launches/step | share |",
+                "| --- | ---: | ---: | ---: |",
+                *(
+                    f"| {t['category']} | {t['us_per_step']:.1f} | {t['launches_per_step']:.0f} "
+                    f"| {t['share']:.0%} |"
+                    for t in p["top"]
+                ),
+                "",
+            ]
     lines += [
         "## Samples",
         "",

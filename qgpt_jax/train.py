@@ -25,6 +25,7 @@ from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset, get_batch
 from qgpt_jax.errors import QuantumExecutionError
 from qgpt_jax.model import GPT, circuits_per_forward, count_params, init
+from qgpt_jax.profiling import summarize_trace
 from qgpt_jax.quantum.devices import DEVICES, executor_for
 
 DROPOUT_RNG = "unsafe_rbg"
@@ -148,6 +149,7 @@ class TrainResult:
     peak_rss_mb: float = 0.0
     tokens_per_s: float | None = None
     circuit_executions: dict = field(default_factory=dict)
+    profile: dict = field(default_factory=dict)
 
     @property
     def final(self) -> dict:
@@ -251,6 +253,7 @@ def train(
         counter.forward(B, T, times=2 * tc.eval_iters)
         evals.append(losses)
 
+    profile: dict = {}
     bar = tqdm(
         total=tc.max_iters,
         desc=description,
@@ -273,6 +276,7 @@ def train(
             if profiling:
                 jax.profiler.stop_trace()
                 profiling = False
+                profile = summarize_trace(profile_dir, steps=n_chunk)
             counter.forward(B, T, times=n_chunk)
             step_losses.append(losses)
             step = start + n_chunk
@@ -298,4 +302,5 @@ def train(
         peak_rss_mb=peak_rss / 2**20,
         tokens_per_s=tokens / train_s if train_s > 0 else None,
         circuit_executions=counter.result(),
+        profile=profile,
     )
