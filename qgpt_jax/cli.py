@@ -120,8 +120,12 @@ def configure_xla() -> None:
 
 def quiet_libraries() -> None:
     """Keep third-party warnings out of the way of progress bars and results."""
+    import logging
     import warnings
 
+    # A failing host callback (a quantum device) is reported as one error line by the entry
+    # point; JAX would also log its traceback.
+    logging.getLogger("jax._src.callback").setLevel(logging.CRITICAL)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)

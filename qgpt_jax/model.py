@@ -243,9 +243,13 @@ class GPT(nn.Module):
 
 
 def init(config: ModelConfig, key: jax.Array):
-    """Fresh parameters for ``config``: a pytree of arrays."""
+    """Fresh parameters for ``config``: a pytree of arrays.
+
+    Jitted so that XLA drops the forward pass Flax runs to create the parameters: no circuit is
+    executed on a quantum device just to initialise.
+    """
     dummy = jnp.zeros((1, config.block_size), dtype=jnp.int32)
-    return GPT(config).init(key, dummy, deterministic=True)["params"]
+    return jax.jit(lambda k: GPT(config).init(k, dummy, deterministic=True)["params"])(key)
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -193,11 +193,14 @@ def quantum_failures_are_fatal(mc: ModelConfig):
     """Turn a failure inside a quantum head into one clear error: no classical fallback."""
     try:
         yield
-    except jax.errors.JaxRuntimeError as exc:
+    except (jax.errors.JaxRuntimeError, QuantumExecutionError) as exc:
         if not mc.is_quantum:
             raise
-        lines = [line for line in str(exc).splitlines() if line.strip()]
-        cause = next((line for line in reversed(lines) if "Error" in line), lines[-1])
+        lines = [line for line in str(exc).splitlines() if line.strip()] or [repr(exc)]
+        if isinstance(exc, QuantumExecutionError):
+            cause = lines[0]
+        else:
+            cause = next((line for line in reversed(lines) if "Error" in line), lines[-1])
         raise QuantumExecutionError(
             f"quantum head failed on device {mc.device!r} ({cause.strip()[:300]}); the run stops "
             f"here instead of falling back to classical attention"
@@ -220,6 +223,11 @@ def train(
     description: str = "train",
 ) -> TrainResult:
     """Train ``mc`` on ``dataset`` with ``tc``; returns final state, losses and measurements."""
+    with quantum_failures_are_fatal(mc):
+        return _train(mc, tc, dataset, progress, profile_dir, description)
+
+
+def _train(mc, tc, dataset, progress, profile_dir, description) -> TrainResult:
     wall0, cpu0 = time.perf_counter(), time.process_time()
     process = psutil.Process()
     peak_rss = process.memory_info().rss
@@ -262,31 +270,30 @@ def train(
         dynamic_ncols=True,
         leave=False,
     )
-    with quantum_failures_are_fatal(mc):
-        evaluate(0)
-        profiling = False
-        for chunk_index, start in enumerate(range(0, tc.max_iters, n_chunk)):
-            if profile_dir and chunk_index == min(1, tc.max_iters // n_chunk - 1):
-                jax.profiler.start_trace(profile_dir)
-                profiling = True
-            t = time.perf_counter()
-            state, losses = compiled_steps(state, tokens, n_train, keys)
-            losses = np.asarray(losses)  # one host sync per chunk
-            train_s += time.perf_counter() - t
-            if profiling:
-                jax.profiler.stop_trace()
-                profiling = False
-                profile = summarize_trace(profile_dir, steps=n_chunk)
-            counter.forward(B, T, times=n_chunk)
-            step_losses.append(losses)
-            step = start + n_chunk
-            peak_rss = max(peak_rss, process.memory_info().rss)
-            if step % tc.eval_interval == 0 or step == tc.max_iters:
-                evaluate(step)
-                bar.set_postfix(
-                    train=f"{evals[-1]['train_loss']:.4f}", val=f"{evals[-1]['val_loss']:.4f}"
-                )
-            bar.update(n_chunk)
+    evaluate(0)
+    profiling = False
+    for chunk_index, start in enumerate(range(0, tc.max_iters, n_chunk)):
+        if profile_dir and chunk_index == min(1, tc.max_iters // n_chunk - 1):
+            jax.profiler.start_trace(profile_dir)
+            profiling = True
+        t = time.perf_counter()
+        state, losses = compiled_steps(state, tokens, n_train, keys)
+        losses = np.asarray(losses)  # one host sync per chunk
+        train_s += time.perf_counter() - t
+        if profiling:
+            jax.profiler.stop_trace()
+            profiling = False
+            profile = summarize_trace(profile_dir, steps=n_chunk)
+        counter.forward(B, T, times=n_chunk)
+        step_losses.append(losses)
+        step = start + n_chunk
+        peak_rss = max(peak_rss, process.memory_info().rss)
+        if step % tc.eval_interval == 0 or step == tc.max_iters:
+            evaluate(step)
+            bar.set_postfix(
+                train=f"{evals[-1]['train_loss']:.4f}", val=f"{evals[-1]['val_loss']:.4f}"
+            )
+        bar.update(n_chunk)
     bar.close()
 
     tokens = tc.max_iters * B * T

@@ -1,0 +1,90 @@
+"""The tools beside training: benchmark, component evaluation, circuit drawing, profile summary."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from qgpt_jax.config import ModelConfig, TrainConfig
+from qgpt_jax.evaluation import evaluate_components, without_quantum_contribution
+from qgpt_jax.model import init
+from qgpt_jax.train import train
+
+
+@pytest.fixture(scope="module")
+def enhance_config(dataset):
+    return ModelConfig.from_preset(
+        "tiny", attention="enhance", vocab_size=dataset.tokenizer.vocab_size
+    )
+
+
+def test_bench_writes_one_entry_per_model_and_device(corpus_path, tmp_path, capsys):
+    from experiments.bench import main
+
+    main(["--preset", "tiny", "--models", "classical,seed", "--devices", "default.qubit,aer",
+          "--seconds", "0.01", "--max-steps", "2", "--data", str(corpus_path),
+          "--out", str(tmp_path)])
+    bench = json.loads((tmp_path / "bench.json").read_text())
+    entries = {(e["model"], e["device"]): e for e in bench["entries"]}
+    assert set(entries) == {("classical", None), ("seed", "default.qubit"), ("seed", "aer"),
+                            ("raw-aer", "aer")}
+    for entry in bench["entries"]:
+        assert {"model", "device", "tokens_per_s", "circuit_executions_per_step",
+                "circuits_per_s"} <= set(entry)
+        assert entry["circuits_per_s"] >= 0
+    # tiny preset: 1 layer x 2 seed heads x batch 2 circuits forward; parameter shift adds two
+    # executions per ansatz angle (12) for each.
+    assert entries[("seed", "aer")]["circuit_executions_per_step"] == 1 * 2 * 2 * (1 + 2 * 12)
+    assert entries[("seed", "default.qubit")]["circuit_executions_per_step"] == 1 * 2 * 2
+    assert entries[("classical", None)]["tokens_per_s"] > 0
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "raw-aer" in capsys.readouterr().out
+
+
+def test_evaluate_components(enhance_config, dataset):
+    key = jax.random.key(0)
+    params = init(enhance_config, key)
+    idx = dataset.tokens[None, : enhance_config.block_size]
+    targets = dataset.tokens[None, 1 : enhance_config.block_size + 1]
+    result = evaluate_components(enhance_config, params, idx, targets, key)
+    heads = result["heads"]
+    assert heads["classical_output_shape"] == heads["quantum_output_shape"]
+    assert heads["mean_abs_difference"] > 0
+    assert heads["classical_s"] > 0 and heads["quantum_s"] > 0
+    model = result["model"]
+    on, off = model["loss_quantum_on"], model["loss_quantum_off"]
+    assert model["difference"] == pytest.approx(on - off)
+    assert model["difference"] != 0
+
+
+def test_without_quantum_contribution_zeroes_only_the_scales(enhance_config):
+    params = init(enhance_config, jax.random.key(0))
+    off = without_quantum_contribution(params)
+    heads = off["block_0"]["sa"]["quantum_heads"]
+    np.testing.assert_array_equal(heads["quantum_scale"], 0.0)
+    np.testing.assert_array_equal(
+        heads["circuit_weights"], params["block_0"]["sa"]["quantum_heads"]["circuit_weights"]
+    )
+
+
+def test_draw_circuit_writes_text_and_png(tmp_path, capsys):
+    from experiments.draw_circuit import main
+
+    main(["--n-qubits", "3", "--out", str(tmp_path)])
+    text = (tmp_path / "quantum_attention_circuit.txt").read_text()
+    assert text.count("RY") == 9 and "Z@Z@Z" in text
+    png = (tmp_path / "quantum_attention_circuit.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "RY" in capsys.readouterr().out
+
+
+def test_profile_summary_names_the_costly_operations(enhance_config, dataset, tmp_path):
+    tc = TrainConfig.from_preset("tiny", max_iters=20, eval_interval=10, steps_per_call=10)
+    result = train(enhance_config, tc, dataset, progress=False, profile_dir=str(tmp_path))
+    profile = result.profile
+    assert profile["steps"] == 10
+    assert profile["op_launches_per_step"] > 10
+    assert profile["top"] and all(t["us_per_step"] > 0 for t in profile["top"])
+    assert sum(t["share"] for t in profile["top"]) <= 1.0 + 1e-9
+    assert list(tmp_path.rglob("*.xplane.pb"))
