@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data", help="path to the corpus")
     parser.add_argument("--out", default="runs/bench", help="output folder (default runs/bench)")
-    add_config_flags(parser)
+    add_config_flags(parser, skip=("attention", "vocab_size"))
     return parser
 
 

@@ -29,14 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_preset_flag(parser)
     parser.add_argument(
         "--models",
-        default="classical",
-        help="comma-separated head kinds: classical, seed, enhance (default: classical)",
+        default="classical,seed,enhance",
+        help="comma-separated head kinds: classical, seed (the original's quantum head), "
+        "enhance (causal per-token quantum head) (default: all three)",
     )
     parser.add_argument(
-        "--seeds", default="0", help="comma-separated seeds, one run each (default: 0)"
-    )
-    parser.add_argument(
-        "--iters", type=int, dest="max_iters", help="training steps per run (default: the preset's)"
+        "--seeds", default="0,1,2", help="comma-separated seeds, one run each (default: 0,1,2)"
     )
     parser.add_argument(
         "--data", help="path to the corpus (default: $QGPT_DATA, the cache, or a download)"
@@ -47,11 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--profile",
         metavar="DIR",
-        help="also record a jax.profiler trace of "
-        "a window of training steps after compilation into DIR",
+        help="also record a jax.profiler trace of one fused chunk of training steps after "
+        "compilation into DIR/<model>-seed<N> (open with TensorBoard's profile plugin or "
+        "ui.perfetto.dev); the report summarises where the time went",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    add_config_flags(parser)
+    add_config_flags(parser, skip=("attention", "vocab_size"))
     return parser
 
 

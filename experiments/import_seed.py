@@ -22,11 +22,15 @@ def build_parser() -> argparse.ArgumentParser:
         "The file is unpickled, which can run code: only import checkpoints you trust.",
     )
     parser.add_argument("checkpoint", help="path of the PyTorch checkpoint (.pt/.pth)")
-    parser.add_argument("--out", required=True,
-                        help="output folder (or .msgpack file) for the converted checkpoint")
-    parser.add_argument("--data", help="corpus the model was trained on; its sorted characters "
-                        "are the vocabulary. Needed only when the checkpoint's meta records no "
-                        "vocabulary (chars/itos/stoi)")
+    parser.add_argument(
+        "--out", required=True, help="output folder (or .msgpack file) for the converted checkpoint"
+    )
+    parser.add_argument(
+        "--data",
+        help="corpus the model was trained on; its sorted characters "
+        "are the vocabulary. Needed only when the checkpoint's meta records no "
+        "vocabulary (chars/itos/stoi)",
+    )
     return parser
 
 

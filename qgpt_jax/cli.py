@@ -28,7 +28,9 @@ FLAG_HELP = {
     "aer_threads": "threads for Aer (default: $AER_THREADS or the CPU count)",
     "steps_per_call": "training steps fused into one compiled lax.scan call",
     "quantum_learning_rate": "learning rate for circuit weights and quantum scales",
+    "max_iters": "training steps per run",
 }
+FLAG_ALIASES = {"aer_threads": ["--threads"], "max_iters": ["--iters"]}
 SKIP_FLAGS = {"seed"}  # --seeds takes its place
 
 
@@ -41,16 +43,19 @@ def _field_type(tp):
     return tp
 
 
-def add_config_flags(parser: argparse.ArgumentParser, classes=(ModelConfig, TrainConfig)) -> None:
-    """One ``--flag`` per config field, defaulting to "not given" so presets apply."""
+def add_config_flags(
+    parser: argparse.ArgumentParser, classes=(ModelConfig, TrainConfig), skip=()
+) -> None:
+    """One ``--flag`` per config field except ``skip``; "not given" by default, so presets
+    apply."""
     for cls in classes:
         group = parser.add_argument_group(f"{cls.__name__} fields (override the preset)")
         for field in dataclasses.fields(cls):
-            if field.name in SKIP_FLAGS:
+            if field.name in SKIP_FLAGS or field.name in skip:
                 continue
             flag = "--" + field.name.replace("_", "-")
             help_text = FLAG_HELP.get(field.name, field.name.replace("_", " "))
-            aliases = ["--threads"] if field.name == "aer_threads" else []
+            aliases = FLAG_ALIASES.get(field.name, [])
             group.add_argument(
                 flag,
                 *aliases,

@@ -67,6 +67,7 @@ def make_optimizer(tc: TrainConfig) -> optax.GradientTransformation:
         )
 
     if tc.quantum_learning_rate is None:
+        # One flat parameter vector: a few fused update kernels instead of a few per leaf.
         return optax.flatten(adamw(tc.learning_rate))
     return optax.partition(
         {"classical": adamw(tc.learning_rate), "quantum": adamw(tc.quantum_learning_rate)},

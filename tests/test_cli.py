@@ -171,8 +171,9 @@ def test_zero_iterations_write_strict_json(tmp_path, corpus_path):
     """``max_iters=0`` is a valid config (an untrained baseline); its report must still be JSON."""
     out = tmp_path / "out"
     with contextlib.redirect_stdout(io.StringIO()):
-        compare_cli.main(["--preset", "tiny", "--iters", "0", "--data", str(corpus_path),
-                          "--out", str(out), "--no-progress"])
+        compare_cli.main(["--preset", "tiny", "--iters", "0", "--models", "classical",
+                          "--seeds", "0", "--data", str(corpus_path), "--out", str(out),
+                          "--no-progress"])
     results = strict_json((out / "results.json").read_text(encoding="utf-8"))
     assert results["runs"][0]["iters"] == 0
     assert [e["step"] for e in results["runs"][0]["evals"]] == [0]
@@ -236,7 +237,7 @@ BAD_COMPARE = {
     "unknown-device": (lambda t, c: ["--data", str(c), "--models", "enhance", "--device", "qpu"],
                        "unknown quantum device 'qpu'"),
     "shots-on-exact-device": (
-        lambda t, c: ["--data", str(c), "--attention", "enhance", "--shots", "100"],
+        lambda t, c: ["--data", str(c), "--models", "enhance", "--shots", "100"],
         "exact expectation values"),
     "unwritable-out": (
         lambda t, c: ["--data", str(c), "--out", str(_write(t / "a-file", b"x") / "out")],
