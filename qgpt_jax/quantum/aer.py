@@ -203,28 +203,36 @@ class _Program:
     shared: tuple[int, ...]
 
     def bindings(self, batched: np.ndarray, shared: np.ndarray) -> np.ndarray:
-        values = np.empty((batched.shape[0], len(self.parameters)))
-        values[:, list(self.batched)] = batched
-        values[:, list(self.shared)] = shared
+        """Full parameter rows (..., N, P) from batched (..., N, Kb) and shared (..., Ks) columns.
+
+        Leading dimensions come from ``jax.vmap`` (the heads of a layer): every head's rows go
+        into the same job.
+        """
+        lead = np.broadcast_shapes(batched.shape[:-2], shared.shape[:-1])
+        values = np.empty((*lead, batched.shape[-2], len(self.parameters)))
+        values[..., list(self.batched)] = batched
+        values[..., list(self.shared)] = shared[..., None, :]
         return values
 
     def shifted_columns(self, shifts: _Shifts) -> tuple[int, ...]:
         return (self.batched if shifts.batched else ()) + (self.shared if shifts.shared else ())
 
     def expvals(self, batched, shared) -> np.ndarray:
-        """Host side of the forward pass: N bindings, one job."""
-        return self.backend.run(self, self.bindings(batched, shared)).astype(np.float32)
+        """Host side of the forward pass: all bindings (every vmapped head's N), one job."""
+        rows = self.bindings(batched, shared)
+        values = self.backend.run(self, rows.reshape(-1, rows.shape[-1]))
+        return values.reshape(rows.shape[:-1]).astype(np.float32)
 
     def jacobian(self, batched, shared, shifts: _Shifts) -> np.ndarray:
         """Host side of the backward pass: (N, K) derivatives of the K shifted columns, one job of
         N * 2K bindings."""
-        base = self.bindings(batched, shared)
+        base = self.bindings(batched, shared)  # (..., N, P)
         columns = self.shifted_columns(shifts)
-        offsets = np.zeros((len(columns), 2, base.shape[1]))
+        offsets = np.zeros((len(columns), 2, base.shape[-1]))
         for j, k in enumerate(columns):
             offsets[j, :, k] = (SHIFT, -SHIFT)
-        shifted = (base[:, None, None, :] + offsets).reshape(-1, base.shape[1])
-        values = self.backend.run(self, shifted).reshape(base.shape[0], len(columns), 2)
+        shifted = (base[..., None, None, :] + offsets).reshape(-1, base.shape[-1])
+        values = self.backend.run(self, shifted).reshape(*base.shape[:-1], len(columns), 2)
         return ((values[..., 0] - values[..., 1]) / 2).astype(np.float32)
 
 
@@ -232,7 +240,7 @@ class _Program:
 def _expectation(program: _Program, batched, shared):
     return jax.pure_callback(
         program.expvals, jax.ShapeDtypeStruct((batched.shape[0],), jnp.float32), batched, shared,
-        vmap_method="sequential",
+        vmap_method="expand_dims",  # vmapped heads: one job for all of them
     )
 
 
@@ -250,7 +258,7 @@ def _expectation_bwd(program: _Program, residuals, cotangent):
     jacobian = jax.pure_callback(
         functools.partial(program.jacobian, shifts=shifts),
         jax.ShapeDtypeStruct((batched.shape[0], len(columns)), jnp.float32), batched, shared,
-        vmap_method="sequential",
+        vmap_method="expand_dims",  # vmapped heads: one job for all of them
     )
     grads = cotangent[:, None] * jacobian  # (N, K)
     n_batched = len(program.batched) if shifts.batched else 0
