@@ -49,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
         "compilation into DIR/<model>-seed<N> (open with TensorBoard's profile plugin or "
         "ui.perfetto.dev); the report summarises where the time went",
     )
+    parser.add_argument(
+        "--sample-tokens",
+        type=int,
+        default=120,
+        help="greedy sample length per run, as the seed's 120 (default); each token is a forward "
+        "pass, so lower it for slow quantum devices",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_config_flags(parser, skip=("attention", "vocab_size"))
     return parser
@@ -61,8 +68,11 @@ def main(argv=None) -> None:
     quiet_libraries()
     from qgpt_jax.compare import compare, parse_models, parse_seeds, summary_line
     from qgpt_jax.data import load_dataset
+    from qgpt_jax.errors import ConfigError
 
     models, seeds = parse_models(args.models), parse_seeds(args.seeds)
+    if args.sample_tokens < 0:
+        raise ConfigError(f"--sample-tokens must be >= 0, got {args.sample_tokens}")
     mc, tc = configs_from_args(args)
     out = Path(args.out or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}")
     dataset = load_dataset(args.data, block_size=mc.block_size)
@@ -76,6 +86,7 @@ def main(argv=None) -> None:
         preset=args.preset,
         progress=not args.no_progress,
         profile_dir=args.profile,
+        sample_tokens=args.sample_tokens,
     )
     for model, stats in results["summary"].items():
         print(summary_line(model, stats))

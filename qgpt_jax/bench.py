@@ -147,9 +147,18 @@ def plot_bench(entries: list[dict], path) -> None:
 
     trained = [e for e in entries if e["tokens_per_s"]]
     labels = [e["model"] + (f"\n{e['device']}" if e["device"] else "") for e in trained]
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(trained)), 4))
-    bars = ax.bar(labels, [e["tokens_per_s"] for e in trained], color="tab:blue")
-    ax.bar_label(bars, fmt="{:,.0f}", fontsize=8)
+    devices = list(dict.fromkeys(e["device"] for e in trained))
+    colors = [f"C{devices.index(e['device'])}" for e in trained]
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(trained)), 4.5))
+    bars = ax.bar(labels, [e["tokens_per_s"] for e in trained], color=colors)
+    ax.bar_label(
+        bars,
+        labels=[
+            f"{v:,.0f}" if v >= 10 else f"{v:.2g}" for v in (e["tokens_per_s"] for e in trained)
+        ],
+        fontsize=8,
+    )
+    ax.tick_params(axis="x", labelsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("training tokens/s (log scale, compile excluded)")
     ax.set_title("qgpt-jax training throughput per model and device")

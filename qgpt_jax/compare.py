@@ -24,7 +24,7 @@ from qgpt_jax.report import (
 from qgpt_jax.train import train
 
 SAMPLE_PROMPT = "\n"  # the seed generated from a single newline
-SAMPLE_TOKENS = 120
+SAMPLE_TOKENS = 120  # the seed's sample length
 
 
 def parse_models(text: str) -> list[str]:
@@ -68,6 +68,7 @@ def run_one(
     progress: bool,
     profile_dir: str | None,
     checkpoint_dir: Path,
+    sample_tokens: int = SAMPLE_TOKENS,
 ) -> dict:
     result = train(
         mc,
@@ -79,7 +80,7 @@ def run_one(
     )
     tokenizer = dataset.tokenizer
     prompt = tokenizer.encode(SAMPLE_PROMPT)
-    tokens = generate(mc, result.state.params, prompt, SAMPLE_TOKENS)
+    tokens = generate(mc, result.state.params, prompt, sample_tokens)
     save_checkpoint(
         checkpoint_dir,
         mc,
@@ -130,6 +131,8 @@ def compare(
     preset: str,
     progress: bool = True,
     profile_dir: str | None = None,
+    log=print,
+    sample_tokens: int = SAMPLE_TOKENS,
 ) -> dict:
     """Train every (model, seed) pair, then write ``results.json``, ``results.md`` and a plot."""
     mc = dataclasses.replace(mc, vocab_size=dataset.tokenizer.vocab_size)
@@ -148,7 +151,13 @@ def compare(
                 progress=progress,
                 profile_dir=profile,
                 checkpoint_dir=out / "checkpoints" / f"{model}-seed{seed}",
+                sample_tokens=sample_tokens,
             )
+        )
+        run = runs[-1]
+        log(
+            f"{model} seed {seed}: train {run['train_loss']:.4f}  val {run['val_loss']:.4f}  "
+            f"{run['tokens_per_s'] or 0:,.0f} tokens/s  compile {run['compile_s']:.1f}s"
         )
 
     results = {
@@ -158,7 +167,7 @@ def compare(
             "seeds": seeds,
             "model": {k: v for k, v in mc.to_dict().items() if k != "attention"},
             "train": {k: v for k, v in tc.to_dict().items() if k != "seed"},
-            "sample": {"prompt": SAMPLE_PROMPT, "new_tokens": SAMPLE_TOKENS, "decoding": "greedy"},
+            "sample": {"prompt": SAMPLE_PROMPT, "new_tokens": sample_tokens, "decoding": "greedy"},
         },
         "environment": environment(),
         "runs": runs,

@@ -105,7 +105,7 @@ def _state_dict(payload: dict, source: str) -> dict[str, np.ndarray]:
     for key, value in payload["model_state_dict"].items():
         for prefix in WRAPPER_PREFIXES:
             if key.startswith(prefix):
-                key = key[len(prefix):]
+                key = key[len(prefix) :]
         if IGNORED_KEY.search(key):
             continue
         try:
@@ -220,12 +220,16 @@ class _Weights:
         return params
 
     def layer_norm(self, prefix: str, n: int) -> dict:
-        return {"scale": self.take(f"{prefix}.weight", (n,)),
-                "bias": self.take(f"{prefix}.bias", (n,))}
+        return {
+            "scale": self.take(f"{prefix}.weight", (n,)),
+            "bias": self.take(f"{prefix}.bias", (n,)),
+        }
 
     def qkv(self, prefix: str, n_embd: int, head_size: int) -> dict:
-        return {name: self.linear(f"{prefix}.{name}", n_embd, head_size, bias=False)
-                for name in ("key", "query", "value")}
+        return {
+            name: self.linear(f"{prefix}.{name}", n_embd, head_size, bias=False)
+            for name in ("key", "query", "value")
+        }
 
     def check_all_used(self) -> None:
         if self.weights:
@@ -248,12 +252,16 @@ def _attention(w: _Weights, prefix: str, config: ModelConfig) -> dict:
         quantum = []
         for h in range(config.n_quantum_heads):
             head = f"{prefix}.quantum_heads.{h}"
-            quantum.append({
-                **w.qkv(head, C, hs),
-                "circuit_weights": w.take(f"{head}.quantum_attention_network.weight",
-                                          (n_circuit_weights(config.n_qubits),)),
-                "quantum_scale": w.take(f"{head}.quantum_scale", ()),
-            })
+            quantum.append(
+                {
+                    **w.qkv(head, C, hs),
+                    "circuit_weights": w.take(
+                        f"{head}.quantum_attention_network.weight",
+                        (n_circuit_weights(config.n_qubits),),
+                    ),
+                    "quantum_scale": w.take(f"{head}.quantum_scale", ()),
+                }
+            )
         params["quantum_heads"] = _stack_heads(quantum)
         group = "classical_heads"
     else:

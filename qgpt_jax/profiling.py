@@ -9,7 +9,13 @@ from pathlib import Path
 
 # Trace events that are host-side bookkeeping, not XLA operations of the program.
 HOST_EVENT_PREFIXES = (
-    "$", "ThunkExecutor", "PjitFunction", "Common", "Parse", "ExecuteReplicated", "end:",
+    "$",
+    "ThunkExecutor",
+    "PjitFunction",
+    "Common",
+    "Parse",
+    "ExecuteReplicated",
+    "end:",
 )
 
 
@@ -39,8 +45,12 @@ def summarize_trace(profile_dir: str | Path, steps: int, top: int = 8) -> dict:
         "op_launches_per_step": sum(count.values()) / steps,
         "op_us_per_step": ops_us / steps,
         "top": [
-            {"category": name, "us_per_step": us / steps, "launches_per_step": count[name] / steps,
-             "share": us / ops_us}
+            {
+                "category": name,
+                "us_per_step": us / steps,
+                "launches_per_step": count[name] / steps,
+                "share": us / ops_us,
+            }
             for name, us in total_us.most_common(top)
         ],
     }

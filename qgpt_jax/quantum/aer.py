@@ -27,7 +27,12 @@ from jax.custom_derivatives import SymbolicZero
 from qgpt_jax.errors import QuantumExecutionError
 
 QISKIT_GATES = {
-    "Hadamard": "h", "PhaseShift": "p", "RX": "rx", "RY": "ry", "RZ": "rz", "CNOT": "cx",
+    "Hadamard": "h",
+    "PhaseShift": "p",
+    "RX": "rx",
+    "RY": "ry",
+    "RZ": "rz",
+    "CNOT": "cx",
 }
 """PennyLane operation -> qiskit gate, for every gate the attention circuit may use."""
 
@@ -49,8 +54,9 @@ def aer_thread_count(threads: int | None = None) -> int:
     return os.cpu_count() or 1
 
 
-def aer_options(shots: int | None = None, noise: str | None = None,
-                threads: int | None = None) -> dict:
+def aer_options(
+    shots: int | None = None, noise: str | None = None, threads: int | None = None
+) -> dict:
     """Keyword arguments for pennylane-qiskit's ``qiskit.aer`` device.
 
     Exact expectation values need the statevector method and ``shots=None``; a noise model needs
@@ -239,7 +245,10 @@ class _Program:
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _expectation(program: _Program, batched, shared):
     return jax.pure_callback(
-        program.expvals, jax.ShapeDtypeStruct((batched.shape[0],), jnp.float32), batched, shared,
+        program.expvals,
+        jax.ShapeDtypeStruct((batched.shape[0],), jnp.float32),
+        batched,
+        shared,
         vmap_method="expand_dims",  # vmapped heads: one job for all of them
     )
 
@@ -257,7 +266,9 @@ def _expectation_bwd(program: _Program, residuals, cotangent):
         return jnp.zeros_like(batched), jnp.zeros_like(shared)
     jacobian = jax.pure_callback(
         functools.partial(program.jacobian, shifts=shifts),
-        jax.ShapeDtypeStruct((batched.shape[0], len(columns)), jnp.float32), batched, shared,
+        jax.ShapeDtypeStruct((batched.shape[0], len(columns)), jnp.float32),
+        batched,
+        shared,
         vmap_method="expand_dims",  # vmapped heads: one job for all of them
     )
     grads = cotangent[:, None] * jacobian  # (N, K)
@@ -292,8 +303,13 @@ class BatchedAerCircuit:
     and coupling map, the circuit transpiled to it.
     """
 
-    def __init__(self, n_qubits: int, shots: int | None = None, noise: str | None = None,
-                 threads: int | None = None):
+    def __init__(
+        self,
+        n_qubits: int,
+        shots: int | None = None,
+        noise: str | None = None,
+        threads: int | None = None,
+    ):
         from qiskit_aer import AerSimulator
 
         from qgpt_jax.quantum.circuits import n_circuit_weights
@@ -307,13 +323,17 @@ class BatchedAerCircuit:
             "method": "statevector" if noise is None else "density_matrix",
             "max_parallel_threads": aer_thread_count(threads),
         }
-        self._simulator = (AerSimulator(**options) if noise is None
-                           else AerSimulator.from_backend(fake_backend(noise), **options))
+        self._simulator = (
+            AerSimulator(**options)
+            if noise is None
+            else AerSimulator.from_backend(fake_backend(noise), **options)
+        )
         self._programs: dict[tuple, _Program] = {}
         self._parity_signs: dict[str, int] = {}
         # One binding through the whole path, so a broken setup fails here, outside JAX.
-        gates, params = record_circuit(np.zeros((1, n_qubits)),
-                                       np.zeros(n_circuit_weights(n_qubits)), n_qubits)
+        gates, params = record_circuit(
+            np.zeros((1, n_qubits)), np.zeros(n_circuit_weights(n_qubits)), n_qubits
+        )
         self.run(self._program(gates, params), np.zeros((1, len(params))))
         self.executions = 0
 
@@ -333,8 +353,9 @@ class BatchedAerCircuit:
         key = (gates, batched)
         if key not in self._programs:
             circuit, parameters, readout = transpiled_circuit(gates, self.n_qubits, self.noise)
-            self._programs[key] = _Program(self, self._with_readout(circuit, readout), parameters,
-                                           batched, shared)
+            self._programs[key] = _Program(
+                self, self._with_readout(circuit, readout), parameters, batched, shared
+            )
         return self._programs[key]
 
     def _with_readout(self, circuit, readout: tuple[int, ...]):
@@ -346,8 +367,9 @@ class BatchedAerCircuit:
 
         circuit = circuit.copy()
         if self.shots is None:
-            circuit.append(SaveExpectationValue(Pauli("Z" * self.n_qubits), label="expval"),
-                           list(readout))
+            circuit.append(
+                SaveExpectationValue(Pauli("Z" * self.n_qubits), label="expval"), list(readout)
+            )
         else:
             bits = ClassicalRegister(self.n_qubits, "parity")
             circuit.add_register(bits)
@@ -359,7 +381,9 @@ class BatchedAerCircuit:
         binds = [{p: bindings[:, k].tolist() for k, p in enumerate(program.parameters)}]
         try:
             result = self._simulator.run(
-                program.circuit, parameter_binds=binds, runtime_parameter_bind_enable=True,
+                program.circuit,
+                parameter_binds=binds,
+                runtime_parameter_bind_enable=True,
                 shots=self.shots or 1,
             ).result()
         except Exception as exc:
