@@ -88,3 +88,17 @@ def test_profile_summary_names_the_costly_operations(enhance_config, dataset, tm
     assert profile["top"] and all(t["us_per_step"] > 0 for t in profile["top"])
     assert sum(t["share"] for t in profile["top"]) <= 1.0 + 1e-9
     assert list(tmp_path.rglob("*.xplane.pb"))
+
+
+@pytest.mark.parametrize("kind", ["seed", "enhance"])
+def test_hardware_estimate_matches_what_the_batched_aer_path_ran(kind, dataset):
+    from qgpt_jax.quantum.resources import hardware_estimate
+
+    config = ModelConfig.from_preset(
+        "tiny", attention=kind, device="aer", vocab_size=dataset.tokenizer.vocab_size
+    )
+    tc = TrainConfig.from_preset("tiny", max_iters=3, eval_interval=2, eval_iters=1,
+                                 steps_per_call=1)
+    result = train(config, tc, dataset, progress=False)
+    estimate = hardware_estimate(config, tc)
+    assert result.circuit_executions["aer"] == estimate["executions_per_run"]

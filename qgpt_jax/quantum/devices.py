@@ -161,12 +161,17 @@ class CircuitExecutor:
         return jnp.asarray(self._run(angles, weights), dtype=jnp.float32).reshape(angles.shape[0])
 
     def executions(self) -> int | None:
-        """Circuits this device actually ran (host devices); ``None`` for in-graph simulation."""
+        """Circuits this device actually ran (host devices); ``None`` for in-graph simulation.
+
+        PennyLane's tracker counts parameter-shift circuits as executions and adjoint gradient
+        passes separately as derivatives; both are circuit evaluations here.
+        """
         if self.spec.in_graph:
             return None
         if self.spec.name == "aer":
             return self.backend.executions
-        return int(self.device.tracker.totals.get("executions", 0))
+        totals = self.device.tracker.totals
+        return int(totals.get("executions", 0) + totals.get("derivatives", 0))
 
 
 @functools.cache
