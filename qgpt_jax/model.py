@@ -86,9 +86,12 @@ class ClassicalHead(nn.Module):
         return wei @ v  # (B, T, hs)
 
 
-def circuit_weights_param(module: nn.Module, n_qubits: int):
-    init = nn.initializers.normal(stddev=0.1)  # the seed: 0.1 * standard normal
-    return module.param("circuit_weights", init, (n_circuit_weights(n_qubits),))
+def quantum_head_params(module: nn.Module, n_qubits: int):
+    """A quantum head's circuit weights and scale, initialised as the seed's."""
+    weights_init = nn.initializers.normal(stddev=0.1)  # 0.1 * standard normal
+    circuit_weights = module.param("circuit_weights", weights_init, (n_circuit_weights(n_qubits),))
+    quantum_scale = module.param("quantum_scale", nn.initializers.constant(0.1), ())
+    return circuit_weights, quantum_scale
 
 
 class SeedQuantumHead(nn.Module):
@@ -112,8 +115,7 @@ class SeedQuantumHead(nn.Module):
         cfg = self.config
         B, T, C = x.shape
         k, q, v = project_qkv(x, cfg.head_size)
-        circuit_weights = circuit_weights_param(self, cfg.n_qubits)
-        quantum_scale = self.param("quantum_scale", nn.initializers.constant(0.1), ())
+        circuit_weights, quantum_scale = quantum_head_params(self, cfg.n_qubits)
         wei = causal_softmax(attention_scores(q, k, C))  # (B, T, T)
         if T >= cfg.n_qubits:
             angles = jax.lax.stop_gradient(jnp.tanh(q[:, : cfg.n_qubits, :].mean(-1)))  # (B, n)
@@ -138,8 +140,7 @@ class EnhanceQuantumHead(nn.Module):
         cfg = self.config
         B, T, C = x.shape
         k, q, v = project_qkv(x, cfg.head_size)
-        circuit_weights = circuit_weights_param(self, cfg.n_qubits)
-        quantum_scale = self.param("quantum_scale", nn.initializers.constant(0.1), ())
+        circuit_weights, quantum_scale = quantum_head_params(self, cfg.n_qubits)
         angle_projection = self.param(
             "angle_projection", nn.initializers.normal(stddev=1.0), (cfg.head_size, cfg.n_qubits)
         )
