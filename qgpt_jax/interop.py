@@ -4,8 +4,9 @@ The seed saves ``torch.save({"model_state_dict", "vocab_size", "model_type", "me
 tree maps one to one onto ours, so the import is a renaming plus two layout changes:
 
 * PyTorch ``Linear`` weights are ``(out, in)`` while Flax ``Dense`` kernels are ``(in, out)``;
-* the classical heads of a layer are separate modules in the seed but one vmapped module in our
-  model, so their projections are stacked along a new leading head axis.
+* the heads of a layer are separate modules in the seed but one vmapped module per kind in our
+  model (``quantum_heads``, ``classical_heads``), so their parameters are stacked along a new
+  leading head axis.
 
 The circuit weights need no reordering: our circuit (``qgpt_jax.quantum.circuits``) takes them in
 Qiskit's ``RealAmplitudes`` parameter order, which is the order the seed's ``EstimatorQNN`` used.
