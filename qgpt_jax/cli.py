@@ -34,12 +34,10 @@ FLAG_ALIASES = {"aer_threads": ["--threads"], "max_iters": ["--iters"]}
 SKIP_FLAGS = {"seed"}  # --seeds takes its place
 
 
-def _field_type(tp):
-    if isinstance(tp, str):
-        tp = eval(tp, {"__builtins__": __builtins__})  # noqa: S307 - annotations of our own classes
+def _flag_type(tp):
+    """The argparse type of a field annotation: ``int | None`` -> ``int``."""
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return args[0]
+        return next(a for a in typing.get_args(tp) if a is not type(None))
     return tp
 
 
@@ -50,6 +48,7 @@ def add_config_flags(
     apply."""
     for cls in classes:
         group = parser.add_argument_group(f"{cls.__name__} fields (override the preset)")
+        hints = typing.get_type_hints(cls)
         for field in dataclasses.fields(cls):
             if field.name in SKIP_FLAGS or field.name in skip:
                 continue
@@ -60,7 +59,7 @@ def add_config_flags(
                 flag,
                 *aliases,
                 dest=field.name,
-                type=_field_type(field.type),
+                type=_flag_type(hints[field.name]),
                 default=None,
                 help=f"{help_text} (default {field.default!r})",
             )

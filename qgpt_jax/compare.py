@@ -319,7 +319,7 @@ def render_markdown(results: dict) -> str:
             lines.append(
                 f"| {model} | {r['backend']} | {r['width']} | {r['depth']} | "
                 f"{r['two_qubit_gates']} | {r['executions_per_step']:,} | {r['shots_per_step']:,} "
-                f"| {r['executions_per_run']:,} | {r['hours_per_run']:.1f} |"
+                f"| {r['executions_per_run']:,} | {r['hours_per_run']:.3g} |"
             )
         lines += ["", f"Assumption: {next(iter(resources.values()))['assumption']}."]
     lines += ["", "## Loss curves", "", "![loss curves](loss_curves.png)", ""]
