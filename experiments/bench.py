@@ -13,9 +13,8 @@ from qgpt_jax.cli import (
     add_config_flags,
     add_preset_flag,
     configs_from_args,
-    configure_xla,
     main_guard,
-    quiet_libraries,
+    setup_runtime,
 )
 
 
@@ -55,8 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 @main_guard
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
-    configure_xla()
-    quiet_libraries()
+    setup_runtime()
     from qgpt_jax.bench import plot_bench, run_bench
     from qgpt_jax.compare import ensure_writable, parse_models
     from qgpt_jax.config import ModelConfig

@@ -14,9 +14,8 @@ from qgpt_jax.cli import (
     add_config_flags,
     add_preset_flag,
     configs_from_args,
-    configure_xla,
     main_guard,
-    quiet_libraries,
+    setup_runtime,
 )
 
 
@@ -64,8 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 @main_guard
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
-    configure_xla()
-    quiet_libraries()
+    setup_runtime()
     from qgpt_jax.compare import compare, parse_models, parse_seeds, summary_line
     from qgpt_jax.data import load_dataset
     from qgpt_jax.errors import ConfigError

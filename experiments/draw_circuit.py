@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from qgpt_jax.cli import main_guard, quiet_libraries
+from qgpt_jax.cli import main_guard, setup_runtime
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 @main_guard
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
-    quiet_libraries()
+    setup_runtime()
     from pathlib import Path
 
     from qgpt_jax.compare import ensure_writable

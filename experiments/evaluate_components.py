@@ -12,10 +12,9 @@ import argparse
 from qgpt_jax.cli import (
     add_config_flags,
     add_preset_flag,
-    configure_xla,
     main_guard,
     overrides_for,
-    quiet_libraries,
+    setup_runtime,
 )
 from qgpt_jax.config import ModelConfig
 
@@ -43,8 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 @main_guard
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
-    configure_xla()
-    quiet_libraries()
+    setup_runtime()
     import dataclasses
     from pathlib import Path
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from qgpt_jax.cli import configure_xla, main_guard, quiet_libraries
+from qgpt_jax.cli import main_guard, setup_runtime
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,8 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 @main_guard
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
-    configure_xla()
-    quiet_libraries()
+    setup_runtime()
     import jax
 
     from qgpt_jax.checkpoint import load_checkpoint

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qgpt_jax.cli import main_guard, quiet_libraries
+from qgpt_jax.cli import main_guard, setup_runtime
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 @main_guard
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
-    quiet_libraries()
+    setup_runtime()
     from qgpt_jax.checkpoint import save_checkpoint
     from qgpt_jax.interop import import_seed_checkpoint
 

@@ -135,3 +135,9 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*astype.*")
     warnings.filterwarnings("ignore", module="pennylane.*")
+
+
+def setup_runtime() -> None:
+    """What every entry point does once its arguments parse: XLA flags, quiet libraries."""
+    configure_xla()
+    quiet_libraries()
