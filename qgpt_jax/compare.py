@@ -274,7 +274,8 @@ def render_markdown(results: dict) -> str:
         f"final estimates (mean cross-entropy over {cfg['train']['eval_iters']} random batches, "
         "evaluation mode). Training throughput counts training tokens over training wall time, "
         "**excluding** compilation (reported on its own) and loss evaluation; wall and CPU time "
-        "cover the whole run. Peak RSS is the process's resident memory sampled during the run.",
+        "cover the whole training run (initialisation, compilation, training, evaluation; not "
+        "the sample). Peak RSS is the process's resident memory sampled during the run.",
         "",
         "| model | params | train loss | validation loss | tokens/s (excl. compile) | "
         "compile s | wall s | CPU s | peak RSS MB |",
