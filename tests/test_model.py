@@ -227,3 +227,22 @@ def test_seed_head_couples_the_batch(models, idx):
     alone = forward(config, params, idx[:1])[0]
     together = forward(config, params, idx)[0]
     assert not np.allclose(alone, together, atol=1e-7)
+
+
+def test_hashed_dropout_keeps_the_right_fraction_and_scales():
+    from qgpt_jax.model import Dropout
+
+    x = jnp.ones((100, 200))
+    layer = Dropout(0.25)
+    out = layer.apply({}, x, False, rngs={"dropout": jax.random.key(0)})
+    kept = np.asarray(out) != 0
+    assert abs(kept.mean() - 0.75) < 0.01  # 20,000 draws: std of the mean ~0.003
+    np.testing.assert_allclose(np.asarray(out)[kept], 1 / 0.75, rtol=1e-6)
+    # No striping from the element-index hash: row and column keep-rates scatter as independent
+    # Bernoulli draws would (binomial standard deviation), not more.
+    for axis, n in ((0, 100), (1, 200)):
+        expected_std = np.sqrt(0.75 * 0.25 / n)
+        assert 0.8 < kept.mean(axis).std() / expected_std < 1.25
+    other = layer.apply({}, x, False, rngs={"dropout": jax.random.key(1)})
+    assert (np.asarray(other) != 0).mean() > 0.7 and not np.array_equal(out, other)
+    np.testing.assert_array_equal(layer.apply({}, x, True), x)
