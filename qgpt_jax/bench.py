@@ -15,9 +15,14 @@ import numpy as np
 
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
-from qgpt_jax.model import circuits_per_forward
-from qgpt_jax.quantum.devices import DEVICES, executor_for
-from qgpt_jax.train import RunKeys, create_state, quantum_failures_are_fatal, train_steps
+from qgpt_jax.quantum.devices import DEVICES
+from qgpt_jax.train import (
+    CircuitCounter,
+    RunKeys,
+    create_state,
+    quantum_failures_are_fatal,
+    train_steps,
+)
 
 
 def measure_training(
@@ -38,8 +43,7 @@ def measure_training(
     steps_fn = jax.jit(train_steps, static_argnums=(4, 5, 6), donate_argnums=0)
     compiled = steps_fn.lower(state, tokens, n_train, keys, B, T, chunk).compile()
     compile_s = time.perf_counter() - start
-    executor = executor_for(mc) if mc.is_quantum else None
-    before = executor.executions() if executor else None
+    counter = CircuitCounter(mc)
     steps, elapsed = 0, 0.0
     with quantum_failures_are_fatal(mc):
         while steps + chunk <= max_steps and (elapsed < seconds or steps == 0):
@@ -48,12 +52,10 @@ def measure_training(
             losses.block_until_ready()
             elapsed += time.perf_counter() - t
             steps += chunk
-    if executor is None:
-        per_step, counted = 0, "classical"
-    elif before is None:
-        per_step, counted = circuits_per_forward(mc, B, T), "from shapes (backprop)"
-    else:
-        per_step, counted = (executor.executions() - before) / steps, "by the device"
+    counter.forward(B, T, times=steps)
+    counts = counter.result()
+    per_step = counts.get(mc.device, 0) / steps if mc.is_quantum else 0
+    counted = counts.get("counted", "classical")
     return {
         "model": mc.attention,
         "device": mc.device if mc.is_quantum else None,

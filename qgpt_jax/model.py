@@ -215,14 +215,13 @@ class MultiHeadAttention(nn.Module):
     @nn.compact
     def __call__(self, x, deterministic: bool):
         cfg = self.config
-        kinds = head_kinds(cfg)
         groups = [
-            (QUANTUM_HEADS.get(cfg.attention), kinds.count(cfg.attention), "quantum_heads"),
-            (ClassicalHead, kinds.count("classical"), "classical_heads"),
+            (QUANTUM_HEADS.get(cfg.attention), cfg.n_quantum_heads, "quantum_heads"),
+            (ClassicalHead, cfg.n_head - cfg.n_quantum_heads, "classical_heads"),
         ]
         outputs = []
         for head_class, count, name in groups:
-            if count and head_class is not None:
+            if count:
                 out = head_group(head_class, cfg, count, name)(x, deterministic)  # (B, T, H, hs)
                 outputs.append(out.reshape(*out.shape[:-2], -1))  # (B, T, H * hs)
         out = jnp.concatenate(outputs, axis=-1)  # (B, T, C)
