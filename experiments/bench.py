@@ -11,6 +11,7 @@ from pathlib import Path
 
 from qgpt_jax.cli import (
     add_config_flags,
+    add_engine_flags,
     add_preset_flag,
     configs_from_args,
     main_guard,
@@ -45,8 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-steps", type=int, default=1000, help="most training steps per entry (default 1000)"
     )
+    parser.add_argument(
+        "--seeds-together",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train N seeds of each model as one program (tokens/s counts all of them; default 1)",
+    )
     parser.add_argument("--data", help="path to the corpus")
     parser.add_argument("--out", default="runs/bench", help="output folder (default runs/bench)")
+    add_engine_flags(parser)
     add_config_flags(parser, skip=("attention", "vocab_size"))
     return parser
 
@@ -54,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 @main_guard
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
-    setup_runtime()
+    mesh = setup_runtime(args)
     from qgpt_jax.bench import plot_bench, run_bench
     from qgpt_jax.compare import ensure_writable, parse_models
     from qgpt_jax.config import ModelConfig
@@ -67,13 +76,21 @@ def main(argv=None) -> None:
     mc, tc = configs_from_args(args)
     for device in devices:  # validate every device before spending time on any
         ModelConfig(**{**mc.to_dict(), "attention": "enhance", "device": device})
-    if args.seconds <= 0 or args.max_steps <= 0:
-        raise ConfigError("--seconds and --max-steps must be positive")
+    if args.seconds <= 0 or args.max_steps <= 0 or args.seeds_together <= 0:
+        raise ConfigError("--seconds, --max-steps and --seeds-together must be positive")
     out = Path(args.out)
     ensure_writable(out)
     dataset = load_dataset(args.data, block_size=mc.block_size)
     entries = run_bench(
-        models, devices, mc, tc, dataset, seconds=args.seconds, max_steps=args.max_steps
+        models,
+        devices,
+        mc,
+        tc,
+        dataset,
+        seconds=args.seconds,
+        max_steps=args.max_steps,
+        seeds=tuple(range(args.seeds_together)),
+        mesh=mesh,
     )
     atomic_write_json(
         out / "bench.json",

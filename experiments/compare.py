@@ -12,11 +12,15 @@ from pathlib import Path
 
 from qgpt_jax.cli import (
     add_config_flags,
+    add_engine_flags,
     add_preset_flag,
     configs_from_args,
     main_guard,
     setup_runtime,
 )
+
+DEFAULT_MODELS = "classical,seed,enhance"
+DEFAULT_SEEDS = "0,1,2"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,12 +32,41 @@ def build_parser() -> argparse.ArgumentParser:
     add_preset_flag(parser)
     parser.add_argument(
         "--models",
-        default="classical,seed,enhance",
         help="comma-separated head kinds: classical, seed (the original's quantum head), "
-        "enhance (causal per-token quantum head) (default: all three)",
+        f"enhance (causal per-token quantum head) (default: {DEFAULT_MODELS})",
     )
     parser.add_argument(
-        "--seeds", default="0,1,2", help="comma-separated seeds, one run each (default: 0,1,2)"
+        "--seeds",
+        help=f"comma-separated seeds, one run each (default: {DEFAULT_SEEDS}); the seeds of a "
+        "model train together as one compiled program",
+    )
+    parser.add_argument(
+        "--seeds-in-parallel",
+        type=int,
+        metavar="N",
+        help="train at most N seeds of a model at once (bounds memory for large models; "
+        "default: all of them)",
+    )
+    parser.add_argument(
+        "--ckpt-every",
+        type=int,
+        metavar="STEPS",
+        help="write the whole run state (orbax) into OUT/state/ every STEPS steps, so that "
+        "--resume can continue a killed run",
+    )
+    parser.add_argument(
+        "--keep-checkpoints",
+        type=int,
+        default=2,
+        metavar="K",
+        help="run checkpoints kept per model (default 2)",
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the compare run in DIR as it was configured: finished runs are kept, an "
+        "interrupted one continues from its newest checkpoint (its losses are bitwise those of "
+        "an uninterrupted run)",
     )
     parser.add_argument(
         "--data", help="path to the corpus (default: $QGPT_DATA, the cache, or a download)"
@@ -56,19 +89,55 @@ def build_parser() -> argparse.ArgumentParser:
         "pass, so lower it for slow quantum devices",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_engine_flags(parser)
     add_config_flags(parser, skip=("attention", "vocab_size"))
+    parser.epilog = (
+        "exit codes: 0 done; 2 bad input (one line says what and how to fix it); 3 a quantum "
+        "head could not run; 4 a training loss became NaN or infinite (the report is written, "
+        "marked failed); 130 interrupted (the report so far is written, marked interrupted)"
+    )
     return parser
+
+
+def resumed_arguments(args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` filled in from the results.json of the run ``--resume`` continues."""
+    from qgpt_jax.cli import overrides_for
+    from qgpt_jax.compare import load_results
+    from qgpt_jax.config import ModelConfig, TrainConfig
+    from qgpt_jax.errors import ConfigError
+
+    given = [*overrides_for(ModelConfig, args), *overrides_for(TrainConfig, args)]
+    given += [f for f in ("models", "seeds", "seeds_in_parallel", "out") if getattr(args, f)]
+    if given:
+        raise ConfigError(
+            f"--resume continues the run as it was configured; drop "
+            f"{', '.join('--' + g.replace('_', '-') for g in given)}"
+        )
+    cfg = load_results(Path(args.resume))["config"]
+    for name, value in {**cfg["model"], **cfg["train"]}.items():
+        if name != "vocab_size":
+            setattr(args, name, value)
+    engine = cfg.get("engine", {})
+    args.preset, args.out = cfg["preset"], args.resume
+    args.models, args.seeds = ",".join(cfg["models"]), ",".join(map(str, cfg["seeds"]))
+    args.seeds_in_parallel = engine.get("seeds_in_parallel")
+    args.ckpt_every = args.ckpt_every or engine.get("ckpt_every")
+    args.sample_tokens = cfg["sample"]["new_tokens"]
+    return args
 
 
 @main_guard
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
-    setup_runtime()
+    mesh = setup_runtime(args)
     from qgpt_jax.compare import compare, parse_models, parse_seeds, summary_line
     from qgpt_jax.data import load_dataset
     from qgpt_jax.errors import ConfigError
 
-    models, seeds = parse_models(args.models), parse_seeds(args.seeds)
+    if args.resume:
+        args = resumed_arguments(args)
+    models = parse_models(args.models or DEFAULT_MODELS)
+    seeds = parse_seeds(args.seeds or DEFAULT_SEEDS)
     if args.sample_tokens < 0:
         raise ConfigError(f"--sample-tokens must be >= 0, got {args.sample_tokens}")
     mc, tc = configs_from_args(args)
@@ -85,6 +154,11 @@ def main(argv=None) -> None:
         progress=not args.no_progress,
         profile_dir=args.profile,
         sample_tokens=args.sample_tokens,
+        mesh=mesh,
+        seeds_in_parallel=args.seeds_in_parallel,
+        ckpt_every=args.ckpt_every,
+        keep_checkpoints=args.keep_checkpoints,
+        resume=bool(args.resume),
     )
     for model, stats in results["summary"].items():
         print(summary_line(model, stats))

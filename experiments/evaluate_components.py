@@ -24,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m experiments.evaluate_components",
         description="Compare a classical and a quantum attention head on the same deterministic "
         "input (shapes, mean absolute difference, median time per call), then a quantum model's "
-        "loss on a fixed batch with its quantum contribution on and off (quantum_scale = 0).",
+        "validation loss estimate (the preset's eval_iters batches) with its quantum "
+        "contribution on and off (quantum_scale = 0).",
     )
     add_preset_flag(parser)
     parser.add_argument(
@@ -49,7 +50,8 @@ def main(argv=None) -> None:
     import jax
 
     from qgpt_jax.checkpoint import load_checkpoint
-    from qgpt_jax.data import get_batch, load_dataset
+    from qgpt_jax.config import TrainConfig
+    from qgpt_jax.data import load_dataset
     from qgpt_jax.errors import ConfigError
     from qgpt_jax.evaluation import evaluate_components
     from qgpt_jax.model import init
@@ -70,9 +72,8 @@ def main(argv=None) -> None:
     config = dataclasses.replace(config, vocab_size=dataset.tokenizer.vocab_size)
     if not args.checkpoint:
         params = init(config, key)
-    start, stop = dataset.bounds("val")
-    idx, targets = get_batch(dataset.tokens, key, 4, config.block_size, start, stop)
-    result = evaluate_components(config, params, idx, targets, key)
+    tc = TrainConfig.from_preset(args.preset)
+    result = evaluate_components(config, tc, params, dataset, key, seed=args.seed)
 
     heads, model = result["heads"], result["model"]
     print(f"attention kind {result['attention']} on {result['device']}")
@@ -87,8 +88,9 @@ def main(argv=None) -> None:
         f"({heads['quantum_s'] / heads['classical_s']:.1f}x)"
     )
     print(
-        f"validation-batch loss: quantum on {model['loss_quantum_on']:.5f}, "
-        f"off {model['loss_quantum_off']:.5f} (difference {model['difference']:+.5f})"
+        f"validation loss ({model['eval_batches']} batches): quantum on "
+        f"{model['loss_quantum_on']:.5f}, off {model['loss_quantum_off']:.5f} "
+        f"(difference {model['difference']:+.5f})"
     )
     if args.json:
         atomic_write_json(Path(args.json), result)

@@ -12,10 +12,10 @@ The names a user scripts against::
 from qgpt_jax.checkpoint import load_checkpoint, save_checkpoint
 from qgpt_jax.config import PRESETS, ModelConfig, TrainConfig
 from qgpt_jax.data import CharTokenizer, load_dataset
+from qgpt_jax.engine import train, train_seeds
 from qgpt_jax.errors import QGPTError
 from qgpt_jax.generate import generate
 from qgpt_jax.model import count_params, forward, init
-from qgpt_jax.train import train
 
 __all__ = [
     "PRESETS",
@@ -31,4 +31,5 @@ __all__ = [
     "load_dataset",
     "save_checkpoint",
     "train",
+    "train_seeds",
 ]

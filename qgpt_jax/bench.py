@@ -10,61 +10,65 @@ import dataclasses
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
-from qgpt_jax.quantum.devices import DEVICES
-from qgpt_jax.train import (
-    CircuitCounter,
-    RunKeys,
-    create_state,
-    quantum_failures_are_fatal,
-    train_steps,
-)
+from qgpt_jax.engine import Trainer, quantum_failures_are_fatal, release_compiled
+from qgpt_jax.model import circuits_per_forward
+from qgpt_jax.quantum.devices import DEVICES, executor_scope
 
 
 def measure_training(
-    mc: ModelConfig, tc: TrainConfig, dataset: Dataset, *, seconds: float, max_steps: int
+    mc: ModelConfig,
+    tc: TrainConfig,
+    dataset: Dataset,
+    *,
+    seconds: float,
+    max_steps: int,
+    seeds: tuple[int, ...] = (0,),
+    mesh=None,
 ) -> dict:
     """Train for about ``seconds`` (at most ``max_steps`` steps) after compiling; no evaluation.
 
-    In-graph devices fuse ``tc.steps_per_call`` steps per call; devices that run circuits on the
-    host take one step per call, so the time budget is checked between steps.
+    Runs through the training engine (the same compiled programs as ``compare``). In-graph devices
+    fuse ``tc.steps_per_call`` steps per call; devices that run circuits on the host take one step
+    per call, so the time budget is checked between steps.
     """
     host = mc.is_quantum and not DEVICES[mc.device].in_graph
     chunk = 1 if host else min(tc.steps_per_call, max_steps)
-    keys = RunKeys.from_seed(tc.seed)
-    state = create_state(mc, tc, keys.init)
-    tokens, n_train = dataset.tokens, jnp.int32(dataset.n_train)
-    B, T = tc.batch_size, mc.block_size
-    start = time.perf_counter()
-    steps_fn = jax.jit(train_steps, static_argnums=(4, 5, 6), donate_argnums=0)
-    compiled = steps_fn.lower(state, tokens, n_train, keys, B, T, chunk).compile()
-    compile_s = time.perf_counter() - start
-    counter = CircuitCounter(mc)
-    steps, elapsed = 0, 0.0
-    with quantum_failures_are_fatal(mc):
+    tc = dataclasses.replace(tc, steps_per_call=chunk, max_iters=max_steps)
+    B, T, S = tc.batch_size, mc.block_size, len(seeds)
+    with quantum_failures_are_fatal(mc), executor_scope(mc) as executor:
+        trainer = Trainer(mc, tc, list(seeds), dataset, mesh)
+        compile_s = trainer.compile()
+        state = trainer.init()
+        jax.block_until_ready(state)
+        steps, elapsed = 0, 0.0
         while steps + chunk <= max_steps and (elapsed < seconds or steps == 0):
             t = time.perf_counter()
-            state, losses = compiled(state, tokens, n_train, keys)
-            losses.block_until_ready()
+            state, _ = trainer.run(state, chunk)  # returns host losses: the step has finished
             elapsed += time.perf_counter() - t
             steps += chunk
-    counter.forward(B, T, times=steps)
-    counts = counter.result()
-    per_step = counts.get(mc.device, 0) / steps if mc.is_quantum else 0
-    counted = counts.get("counted", "classical")
+        measured = executor.executions() if executor is not None else None
+    if not mc.is_quantum:
+        per_step, counted = 0, "classical"
+    elif measured is None:
+        per_step = circuits_per_forward(mc, B, T)
+        counted = "from shapes (backprop reuses the forward simulation)"
+    else:
+        per_step = measured / (steps * S)
+        counted = f"by the device ({DEVICES[mc.device].diff_method} gradients included)"
     return {
         "model": mc.attention,
         "device": mc.device if mc.is_quantum else None,
+        "seeds": S,
         "steps": steps,
         "train_s": elapsed,
         "compile_s": compile_s,
-        "tokens_per_s": steps * B * T / elapsed,
+        "tokens_per_s": steps * B * T * S / elapsed,
         "circuit_executions_per_step": per_step,
-        "circuits_per_s": per_step * steps / elapsed,
+        "circuits_per_s": per_step * steps * S / elapsed,
         "executions_counted": counted,
     }
 
@@ -73,19 +77,14 @@ def measure_raw_aer(
     n_qubits: int, n_bindings: int = 4096, repeats: int = 3, threads: int | None = None
 ) -> dict:
     """Bindings per second of a bare Aer job of the same transpiled circuit (best of repeats)."""
-    from qgpt_jax.quantum.aer import BatchedAerCircuit, record_circuit
+    from qgpt_jax.quantum.aer import BatchedAerCircuit
     from qgpt_jax.quantum.circuits import n_circuit_weights
 
     backend = BatchedAerCircuit(n_qubits, threads=threads)
     rng = np.random.default_rng(0)
     angles = rng.uniform(-1, 1, (n_bindings, n_qubits))
     weights = rng.normal(0, 0.1, n_circuit_weights(n_qubits))
-    gates, params = record_circuit(angles, weights, n_qubits)
-    program = backend._program(gates, params)
-    bindings = program.bindings(
-        np.stack([np.broadcast_to(params[k], (n_bindings,)) for k in program.batched], -1),
-        np.array([params[k] for k in program.shared]),
-    )
+    program, bindings = backend.bindings(angles, weights)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
@@ -111,6 +110,8 @@ def run_bench(
     *,
     seconds: float,
     max_steps: int,
+    seeds: tuple[int, ...] = (0,),
+    mesh=None,
     progress=print,
 ) -> list[dict]:
     """Every model on every device (classical once), then the raw Aer figure."""
@@ -119,7 +120,10 @@ def run_bench(
     for model in models:
         for device in devices if model != "classical" else [None]:
             config = dataclasses.replace(mc, attention=model, device=device or mc.device)
-            entry = measure_training(config, tc, dataset, seconds=seconds, max_steps=max_steps)
+            entry = measure_training(
+                config, tc, dataset, seconds=seconds, max_steps=max_steps, seeds=seeds, mesh=mesh
+            )
+            release_compiled()
             progress(format_entry(entry))
             entries.append(entry)
     if "aer" in devices:

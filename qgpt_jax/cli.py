@@ -137,7 +137,51 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", module="pennylane.*")
 
 
-def setup_runtime() -> None:
-    """What every entry point does once its arguments parse: XLA flags, quiet libraries."""
+def add_engine_flags(parser: argparse.ArgumentParser) -> None:
+    """How a run uses the machine: devices, hosts, the compilation cache."""
+    group = parser.add_argument_group("engine (devices, hosts, compilation cache)")
+    group.add_argument(
+        "--mesh",
+        metavar="AXIS=N[,AXIS=N]",
+        help="spread each run over devices: data=4 splits every batch over 4 devices "
+        "(parameters replicated, gradients reduced by XLA); seed=2,data=2 also puts the seeds on "
+        "different devices. Default: one device, no sharding",
+    )
+    group.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="join a multi-process run whose process 0 listens here (with --num-processes and "
+        "--process-id; JAX_COORDINATOR_ADDRESS etc. work too)",
+    )
+    group.add_argument("--num-processes", type=int, help="processes in a multi-process run")
+    group.add_argument("--process-id", type=int, help="this process's index, 0 to N-1")
+    group.add_argument(
+        "--compile-cache",
+        metavar="DIR|off",
+        help="JAX's persistent compilation cache (default: $QGPT_COMPILE_CACHE, else "
+        "qgpt-jax/xla in the user's cache folder); 'off' disables it",
+    )
+
+
+def setup_runtime(args: argparse.Namespace | None = None):
+    """What every entry point does once its arguments parse, in the order JAX needs.
+
+    XLA flags go into the environment before JAX creates its CPU backend (nothing here has
+    touched a device yet), a multi-process run joins before any computation, then the
+    compilation cache is switched on. Returns the device mesh of ``--mesh`` (or ``None``).
+    """
     configure_xla()
     quiet_libraries()
+    if args is None:
+        return None
+    from qgpt_jax import compile_cache
+    from qgpt_jax.parallel import MeshSpec, initialize_distributed, make_mesh
+
+    spec = MeshSpec.parse(args.mesh) if getattr(args, "mesh", None) else None
+    initialize_distributed(
+        getattr(args, "coordinator", None),
+        getattr(args, "num_processes", None),
+        getattr(args, "process_id", None),
+    )
+    compile_cache.enable(getattr(args, "compile_cache", None))
+    return make_mesh(spec) if spec is not None else None

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import os
 import tempfile
 from pathlib import Path
 
+import jax
+
 from qgpt_jax.checkpoint import save_checkpoint
 from qgpt_jax.config import ATTENTION_KINDS, ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
-from qgpt_jax.errors import ConfigError, QGPTError
+from qgpt_jax.engine import release_compiled, run_state_dir, train_seeds
+from qgpt_jax.errors import ConfigError, NonFiniteLossError, QGPTError
 from qgpt_jax.generate import generate
+from qgpt_jax.parallel import MeshSpec, is_main_process
+from qgpt_jax.quantum.devices import executor_scope
 from qgpt_jax.report import (
     atomic_write_json,
     atomic_write_text,
@@ -21,7 +27,7 @@ from qgpt_jax.report import (
     plot_loss_curves,
     sample_difference,
 )
-from qgpt_jax.train import train
+from qgpt_jax.run_state import RunCheckpoints
 
 SAMPLE_PROMPT = "\n"  # the seed generated from a single newline
 SAMPLE_TOKENS = 120  # the seed's sample length
@@ -60,52 +66,30 @@ def ensure_writable(out: Path) -> None:
         ) from None
 
 
-def run_one(
-    mc: ModelConfig,
-    tc: TrainConfig,
-    dataset: Dataset,
-    *,
-    progress: bool,
-    profile_dir: str | None,
-    checkpoint_dir: Path,
-    sample_tokens: int = SAMPLE_TOKENS,
-) -> dict:
-    result = train(
-        mc,
-        tc,
-        dataset,
-        progress=progress,
-        profile_dir=profile_dir,
-        description=f"{mc.attention} seed {tc.seed}",
-    )
-    tokenizer = dataset.tokenizer
-    prompt = tokenizer.encode(SAMPLE_PROMPT)
-    tokens = generate(mc, result.state.params, prompt, sample_tokens)
-    save_checkpoint(
-        checkpoint_dir,
-        mc,
-        result.state.params,
-        tokenizer,
-        metadata={"seed": tc.seed, "train": tc.to_dict()},
-    )
+def run_entry(mc: ModelConfig, tc: TrainConfig, result, status: str = "done") -> dict:
+    """The ``results.json`` record of one seed's run (without its sample)."""
     run = {
         "model": mc.attention,
-        "seed": tc.seed,
+        "seed": result.seed,
+        "status": status,
         "params": result.params_count,
         "iters": tc.max_iters,
+        "steps_done": len(result.step_losses),
         "train_loss": result.final.get("train_loss"),
         "val_loss": result.final.get("val_loss"),
         "tokens_per_s": result.tokens_per_s,
+        "tokens_per_s_all_seeds": result.tokens_per_s_all_seeds,
+        "seeds_together": len(result.seed_group),
+        "seed_group": result.seed_group,
         "compile_s": result.compile_s,
+        "compile_cache": result.compile_cache,
         "train_s": result.train_s,
         "wall_s": result.wall_s,
         "cpu_s": result.cpu_s,
         "peak_rss_mb": result.peak_rss_mb,
-        "sample": tokenizer.decode(tokens),
-        "sample_tokens": tokens,
+        "resumed_from_step": result.resumed_from,
         "evals": result.evals,
         "step_losses": result.step_losses,
-        "checkpoint": str(checkpoint_dir),
     }
     if result.profile:
         run["profile"] = result.profile
@@ -118,6 +102,50 @@ def run_one(
             circuit_executions=result.circuit_executions,
         )
     return run
+
+
+def finish_run(mc, tc, result, tokenizer, checkpoint_dir: Path, sample_tokens: int) -> dict:
+    """Sample and checkpoint one finished seed; its complete ``results.json`` record."""
+    with executor_scope(mc):
+        tokens = generate(mc, result.params, tokenizer.encode(SAMPLE_PROMPT), sample_tokens)
+    save_checkpoint(
+        checkpoint_dir,
+        mc,
+        result.params,
+        tokenizer,
+        metadata={"seed": result.seed, "train": tc.to_dict()},
+    )
+    return {
+        **run_entry(mc, tc, result),
+        "sample": tokenizer.decode(tokens),
+        "sample_tokens": tokens,
+        "checkpoint": str(checkpoint_dir),
+    }
+
+
+def seed_groups(seeds: list[int], in_parallel: int | None) -> list[list[int]]:
+    """Seeds trained together as one program: all of them, or groups of ``in_parallel``."""
+    n = in_parallel or len(seeds)
+    if n < 1:
+        raise ConfigError(f"--seeds-in-parallel must be at least 1, got {n}")
+    return [seeds[i : i + n] for i in range(0, len(seeds), n)]
+
+
+def load_results(out: Path) -> dict:
+    """The ``results.json`` of an earlier run in ``out``, for ``--resume``."""
+    path = Path(out) / "results.json"
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path} does not exist, so {out} holds no run to resume; pass the output folder "
+            f"of an earlier compare run, or start a new one with --out"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path} is not a readable results file ({exc}); cannot resume") from None
+    if not isinstance(results, dict) or not isinstance(results.get("config"), dict):
+        raise ConfigError(f"{path} is not a qgpt-jax results file; cannot resume")
+    return results
 
 
 def compare(
@@ -133,60 +161,157 @@ def compare(
     profile_dir: str | None = None,
     log=print,
     sample_tokens: int = SAMPLE_TOKENS,
+    mesh=None,
+    seeds_in_parallel: int | None = None,
+    ckpt_every: int | None = None,
+    keep_checkpoints: int = 2,
+    resume: bool = False,
 ) -> dict:
-    """Train every (model, seed) pair, then write ``results.json``, ``results.md`` and a plot."""
+    """Train every model over every seed, then write ``results.json``, ``results.md``, a plot.
+
+    The seeds of a model train as one program (or in groups of ``seeds_in_parallel``).
+    ``results.json`` is rewritten atomically after every finished group with a ``status``
+    (``running``, ``done``, ``failed``, ``interrupted``). With ``resume``, groups already done in
+    ``out/results.json`` are kept, and an interrupted group continues from its newest run
+    checkpoint (written every ``ckpt_every`` steps into ``out/state/``).
+    """
     mc = dataclasses.replace(mc, vocab_size=dataset.tokenizer.vocab_size)
     configs = {m: dataclasses.replace(mc, attention=m) for m in models}  # validates each
-    out = Path(out)
-    ensure_writable(out)
-    runs = []
-    for (model, model_config), seed in itertools.product(configs.items(), seeds):
-        run_tc = dataclasses.replace(tc, seed=seed)
-        profile = os.path.join(profile_dir, f"{model}-seed{seed}") if profile_dir else None
-        runs.append(
-            run_one(
-                model_config,
-                run_tc,
-                dataset,
-                progress=progress,
-                profile_dir=profile,
-                checkpoint_dir=out / "checkpoints" / f"{model}-seed{seed}",
-                sample_tokens=sample_tokens,
-            )
-        )
-        run = runs[-1]
-        log(
-            f"{model} seed {seed}: train {run['train_loss']:.4f}  val {run['val_loss']:.4f}  "
-            f"{run['tokens_per_s'] or 0:,.0f} tokens/s  compile {run['compile_s']:.1f}s"
-        )
+    groups = seed_groups(seeds, seeds_in_parallel)
+    if mesh is not None:
+        from qgpt_jax.parallel import check_fits
 
+        spec = mesh.shape
+        for group in groups:
+            for config in configs.values():
+                check_fits(
+                    MeshSpec(spec["seed"], spec["data"]),
+                    tc.batch_size,
+                    len(group),
+                    config.device if config.is_quantum else None,
+                )
+    if ckpt_every is not None and ckpt_every < 1:
+        raise ConfigError(f"--ckpt-every must be a positive number of steps, got {ckpt_every}")
+    out = Path(out)
+    main = is_main_process()
+    if main:
+        ensure_writable(out)
+    earlier = load_results(out).get("runs", []) if resume else []
+    done = {(r["model"], r["seed"]): r for r in earlier if r.get("status") == "done"}
     results = {
+        "status": "running",
         "config": {
             "preset": preset,
             "models": models,
             "seeds": seeds,
             "model": {k: v for k, v in mc.to_dict().items() if k != "attention"},
             "train": {k: v for k, v in tc.to_dict().items() if k != "seed"},
+            "engine": {
+                "seeds_in_parallel": seeds_in_parallel,
+                "mesh": dict(mesh.shape) if mesh is not None else None,
+                "processes": jax.process_count(),
+                "ckpt_every": ckpt_every,
+            },
             "sample": {"prompt": SAMPLE_PROMPT, "new_tokens": sample_tokens, "decoding": "greedy"},
         },
         "environment": environment(),
-        "runs": runs,
-        "summary": summarize(runs),
+        "runs": [],
         "quantum_resources": {
             model: quantum_resources(config, tc)
             for model, config in configs.items()
             if config.is_quantum
         },
-        "sample_differences": sample_differences(runs),
     }
-    atomic_write_json(out / "results.json", results)
-    plot_loss_curves(
-        runs,
-        out / "loss_curves.png",
-        f"preset {preset}: {tc.max_iters} steps, seeds {', '.join(map(str, seeds))}",
-    )
-    atomic_write_text(out / "results.md", render_markdown(results))
+
+    def write(status: str) -> None:
+        if not main:
+            return
+        order = {(m, s): i for i, (m, s) in enumerate(itertools.product(models, seeds))}
+        results["runs"].sort(key=lambda r: order.get((r["model"], r["seed"]), len(order)))
+        results["status"] = status
+        write_report(out, results, tc)
+
+    write("running")
+    try:
+        for (model, config), group in itertools.product(configs.items(), groups):
+            if all((model, seed) in done for seed in group):
+                results["runs"] += [done[(model, seed)] for seed in group]
+                log(f"{model} seeds {group}: done in the earlier run, not retrained")
+                continue
+            label = f"{model}-seeds{'-'.join(map(str, group))}"
+            checkpoints = (
+                RunCheckpoints(run_state_dir(out, model, group), keep_checkpoints)
+                if ckpt_every or resume
+                else None
+            )
+            try:
+                trained = train_seeds(
+                    config,
+                    tc,
+                    group,
+                    dataset,
+                    mesh=mesh,
+                    progress=progress,
+                    profile_dir=os.path.join(profile_dir, label) if profile_dir else None,
+                    description=f"{model} seed{'s' * (len(group) > 1)} {','.join(map(str, group))}",
+                    checkpoints=checkpoints,
+                    ckpt_every=ckpt_every,
+                    resume=resume,
+                )
+            except NonFiniteLossError as exc:
+                results["runs"] += [
+                    run_entry(config, tc, r, status="failed") for r in exc.partial or []
+                ]
+                raise
+            finally:
+                if checkpoints is not None:
+                    checkpoints.close()
+            for result in trained:
+                if main:
+                    run = finish_run(
+                        config,
+                        tc,
+                        result,
+                        dataset.tokenizer,
+                        out / "checkpoints" / f"{model}-seed{result.seed}",
+                        sample_tokens,
+                    )
+                else:
+                    run = run_entry(config, tc, result)
+                results["runs"].append(run)
+                log(
+                    f"{model} seed {result.seed}: train {run['train_loss']:.4f}  val "
+                    f"{run['val_loss']:.4f}  {run['tokens_per_s'] or 0:,.0f} tokens/s "
+                    f"({len(group)} seed(s) together: {run['tokens_per_s_all_seeds'] or 0:,.0f})"
+                    f"  compile {run['compile_s']:.1f}s ({run['compile_cache']})"
+                )
+            release_compiled()
+            write("running")
+    except KeyboardInterrupt:
+        write("interrupted")
+        raise
+    except QGPTError:
+        write("failed")
+        raise
+    write("done")
     return results
+
+
+def write_report(out: Path, results: dict, tc: TrainConfig) -> None:
+    """``results.json`` (atomically), and when runs have finished ``results.md`` and the plot."""
+    runs = [r for r in results["runs"] if r.get("status") == "done"]
+    results["summary"] = summarize(runs)
+    results["sample_differences"] = sample_differences(runs)
+    atomic_write_json(out / "results.json", results)
+    if runs:
+        cfg = results["config"]
+        plot_loss_curves(
+            runs,
+            out / "loss_curves.png",
+            f"preset {cfg['preset']}: {tc.max_iters} steps, seeds "
+            f"{', '.join(map(str, cfg['seeds']))}",
+        )
+        atomic_write_text(out / "results.md", render_markdown(results))
 
 
 def quantum_resources(mc: ModelConfig, tc: TrainConfig) -> dict:
@@ -218,6 +343,12 @@ def summarize(runs: list[dict]) -> dict:
             )
         }
         summary[model]["params"] = mine[0]["params"]
+        # Seeds trained together share one clock: the aggregate counts each group once.
+        groups = {tuple(r["seed_group"]): r for r in mine}.values()
+        summary[model]["tokens_per_s_all_seeds"] = mean_std(
+            [r.get("tokens_per_s_all_seeds") for r in groups]
+        )
+        summary[model]["seeds_together"] = max(r["seeds_together"] for r in mine)
     return summary
 
 
@@ -257,6 +388,11 @@ def render_markdown(results: dict) -> str:
     lines = [
         "# qgpt-jax comparison",
         "",
+        *(
+            [f"**Status: {results['status']}** (this report covers the runs finished so far).", ""]
+            if results.get("status", "done") != "done"
+            else []
+        ),
         f"Preset `{cfg['preset']}`, models {', '.join(f'`{m}`' for m in cfg['models'])}, "
         f"{n} seed{'s' * (n > 1)} ({', '.join(map(str, seeds))}), "
         f"{cfg['train']['max_iters']} training steps each. Every model sees the same batches in "
@@ -273,18 +409,23 @@ def render_markdown(results: dict) -> str:
         f"Values are mean ± sample standard deviation over {n} seed{'s' * (n > 1)}. Losses are "
         f"final estimates (mean cross-entropy over {cfg['train']['eval_iters']} random batches, "
         "evaluation mode). Training throughput counts training tokens over training wall time, "
-        "**excluding** compilation (reported on its own) and loss evaluation; wall and CPU time "
-        "cover the whole training run (initialisation, compilation, training, evaluation; not "
-        "the sample). Peak RSS is the process's resident memory sampled during the run.",
+        "**excluding** compilation (reported on its own) and loss evaluation. The seeds of a "
+        "model train together as one compiled program: tokens/s per seed is one seed's tokens "
+        "over the shared training time, and the aggregate is all seeds' tokens over it. Compile "
+        "time is the group's (init, fused train steps, loss estimate), read from JAX's "
+        "persistent cache when warm. Wall and CPU time cover the whole training of the group "
+        "(initialisation, compilation, training, evaluation; not the sample). Peak RSS is the "
+        "process's resident memory sampled during the run.",
         "",
-        "| model | params | train loss | validation loss | tokens/s (excl. compile) | "
-        "compile s | wall s | CPU s | peak RSS MB |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| model | params | train loss | validation loss | tokens/s per seed (excl. compile) | "
+        "tokens/s all seeds | seeds together | compile s | wall s | CPU s | peak RSS MB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for model, s in summary.items():
         lines.append(
             f"| {model} | {s['params']:,} | {_fmt(s['train_loss'])} | {_fmt(s['val_loss'])} | "
-            f"{_fmt(s['tokens_per_s'], 0)} | {_fmt(s['compile_s'], 2)} | {_fmt(s['wall_s'], 2)} | "
+            f"{_fmt(s['tokens_per_s'], 0)} | {_fmt(s['tokens_per_s_all_seeds'], 0)} | "
+            f"{s['seeds_together']} | {_fmt(s['compile_s'], 2)} | {_fmt(s['wall_s'], 2)} | "
             f"{_fmt(s['cpu_s'], 2)} | {_fmt(s['peak_rss_mb'], 0)} |"
         )
     quantum = [r for r in results["runs"] if "device" in r]

@@ -145,6 +145,11 @@ class ModelConfig:
         return self.attention != "classical"
 
     @property
+    def is_causal(self) -> bool:
+        """Whether no output depends on a later token (all kinds but the original's ``seed``)."""
+        return self.attention != "seed"
+
+    @property
     def n_quantum_heads(self) -> int:
         """As in the seed: the first ``min(n_head, 2)`` heads of each layer are quantum."""
         return min(self.n_head, 2) if self.is_quantum else 0

@@ -6,16 +6,16 @@ its quantum contribution on and off.
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 import time
 
 import jax
 import jax.numpy as jnp
 
-from qgpt_jax.config import ModelConfig
-from qgpt_jax.model import GPT, QUANTUM_HEADS, ClassicalHead
-from qgpt_jax.train import cross_entropy
+from qgpt_jax.config import ModelConfig, TrainConfig
+from qgpt_jax.engine import estimate_losses_of
+from qgpt_jax.errors import ConfigError
+from qgpt_jax.model import QUANTUM_HEADS, ClassicalHead
 
 
 def _median_seconds(fn, *args, repeats: int = 20) -> float:
@@ -60,22 +60,34 @@ def without_quantum_contribution(params):
     return jax.tree_util.tree_map_with_path(zero, params)
 
 
-def quantum_contribution(config: ModelConfig, params, idx, targets) -> dict:
-    """Evaluation-mode loss on ``(idx, targets)`` with the quantum terms on and off."""
+def quantum_contribution(config: ModelConfig, tc: TrainConfig, params, dataset, seed=0) -> dict:
+    """Evaluation-mode loss estimates with the quantum terms on and off, through the engine's
+    loss program (``tc.eval_iters`` batches of each split, as ``compare`` reports them)."""
+    on, off = estimate_losses_of(
+        config, tc, [params, without_quantum_contribution(params)], dataset, seed
+    )
+    return {
+        "eval_batches": tc.eval_iters,
+        "train_loss_quantum_on": float(on[0]),
+        "train_loss_quantum_off": float(off[0]),
+        "loss_quantum_on": float(on[1]),
+        "loss_quantum_off": float(off[1]),
+        "difference": float(on[1] - off[1]),
+    }
 
-    def loss(p):
-        return float(cross_entropy(GPT(config).apply({"params": p}, idx), targets))
 
-    on, off = loss(params), loss(without_quantum_contribution(params))
-    return {"loss_quantum_on": on, "loss_quantum_off": off, "difference": on - off}
-
-
-def evaluate_components(config: ModelConfig, params, idx, targets, key: jax.Array) -> dict:
+def evaluate_components(
+    config: ModelConfig, tc: TrainConfig, params, dataset, key: jax.Array, seed: int = 0
+) -> dict:
+    """Head against head on one input, and the model's validation loss with and without its
+    quantum terms. ``config`` must be a quantum model that ``params`` belong to."""
     if not config.is_quantum:
-        config = dataclasses.replace(config, attention="enhance")
+        raise ConfigError(
+            f"evaluate_components needs a quantum model, got attention={config.attention!r}"
+        )
     return {
         "attention": config.attention,
         "device": config.device,
         "heads": compare_heads(config, key),
-        "model": quantum_contribution(config, params, idx, targets),
+        "model": quantum_contribution(config, tc, params, dataset, seed),
     }

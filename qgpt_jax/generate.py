@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from qgpt_jax.config import ModelConfig
 from qgpt_jax.errors import ConfigError
@@ -13,11 +14,16 @@ from qgpt_jax.model import forward
 def next_token_logits(config: ModelConfig, params, context: list[int]) -> jax.Array:
     """Logits for the token after ``context``, seen through the last ``block_size`` tokens.
 
-    The window has its true length (not padded): the ``seed`` head kind is not causal, so padding
-    would change its output. This compiles once per length up to ``block_size``.
+    Causal models read a window of ``block_size`` padded on the right: outputs before the padding
+    do not depend on it, so one compiled program serves every context length. The ``seed`` head
+    kind is not causal, so it gets the window at its true length (one compilation per length).
     """
-    window = jnp.asarray(context[-config.block_size :], dtype=jnp.int32)[None, :]  # (1, T)
-    return forward(config, params, window)[0, -1]  # (vocab,)
+    window = context[-config.block_size :]
+    if config.is_causal:
+        padded = np.zeros((1, config.block_size), np.int32)
+        padded[0, : len(window)] = window
+        return forward(config, params, padded)[0, len(window) - 1]  # (vocab,)
+    return forward(config, params, jnp.asarray(window, jnp.int32)[None, :])[0, -1]  # (vocab,)
 
 
 def generate(

@@ -1,35 +1,36 @@
-"""Training: optimizer, a pure jitted train step, fused multi-step calls, loss estimates.
+"""The pure programs of training: optimizer, train step, fused steps, loss estimates.
 
-Randomness comes from one root key per run, split by purpose (init, data, dropout, eval, sample);
-per-step keys are ``fold_in(purpose_key, step)``, so batches depend only on the seed and the step,
-and two models trained with the same seed see the same batches in the same order.
+Nothing here touches the host: no progress bars, clocks, files or device counters (those live in
+``qgpt_jax.engine``). Every program takes the run's integer seed and derives its keys inside, so a
+run's randomness is a function of (seed, step) alone: one root key per seed, split by purpose
+(init, data, dropout, eval, sample); per-step keys are ``fold_in(purpose_key, step)``. Two models
+trained with the same seed see the same batches in the same order, and a seed trained next to
+others (a leading seed axis, ``jax.vmap``) sees exactly what it would see alone.
+
+``build_programs`` jits the programs once per (model config, train config, number of seeds, mesh):
+the seeds of a model are one compiled program, and the batch may be sharded over a device mesh.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
-import time
-from dataclasses import dataclass, field
+import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
-import psutil
 from flax import struct, traverse_util
 from flax.training.train_state import TrainState
-from tqdm.auto import tqdm
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from qgpt_jax.config import ModelConfig, TrainConfig
-from qgpt_jax.data import Dataset, get_batch
-from qgpt_jax.errors import QuantumExecutionError
-from qgpt_jax.model import GPT, circuits_per_forward, count_params, init
-from qgpt_jax.profiling import summarize_trace
-from qgpt_jax.quantum.devices import DEVICES, executor_for
+from qgpt_jax.data import get_batch
+from qgpt_jax.model import GPT
 
 DROPOUT_RNG = "unsafe_rbg"
 QUANTUM_PARAM_NAMES = ("circuit_weights", "quantum_scale", "angle_projection")
+SEED_AXIS, DATA_AXIS = "seed", "data"
 
 
 @struct.dataclass
@@ -43,7 +44,8 @@ class RunKeys:
     sample: jax.Array
 
     @classmethod
-    def from_seed(cls, seed: int) -> RunKeys:
+    def from_seed(cls, seed) -> RunKeys:
+        """Keys of the run with integer ``seed`` (a Python int or a traced int32 scalar)."""
         init, data, dropout, eval, sample = jax.random.split(jax.random.key(seed), 5)
         # Every dropout site folds its module path into this key each step; the unsafe_rbg
         # implementation's fold_in is about 3x cheaper than threefry's on CPU (measured 14 -> 5 us
@@ -76,9 +78,17 @@ def make_optimizer(tc: TrainConfig) -> optax.GradientTransformation:
     )
 
 
-def create_state(mc: ModelConfig, tc: TrainConfig, key: jax.Array) -> TrainState:
-    params = init(mc, key)
+def init_state(mc: ModelConfig, tc: TrainConfig, seed) -> TrainState:
+    """Fresh parameters and optimizer state of the run with ``seed``. Pure; jit it."""
+    dummy = jnp.zeros((1, mc.block_size), dtype=jnp.int32)
+    params = GPT(mc).init(RunKeys.from_seed(seed).init, dummy, deterministic=True)["params"]
     return TrainState.create(apply_fn=GPT(mc).apply, params=params, tx=make_optimizer(tc))
+
+
+def create_state(mc: ModelConfig, tc: TrainConfig, seed: int = 0) -> TrainState:
+    """``init_state`` for one seed, jitted so that XLA drops the forward pass Flax traces (no
+    circuit runs just to create parameters)."""
+    return jax.jit(init_state, static_argnums=(0, 1))(mc, tc, seed)
 
 
 def cross_entropy(logits, targets):
@@ -97,26 +107,42 @@ def train_step(state: TrainState, batch, key: jax.Array):
     return state.apply_gradients(grads=grads), {"loss": loss}
 
 
-def train_steps(
+def train_chunk(
     state: TrainState,
     tokens,
     n_train,
-    keys: RunKeys,
+    seed,
+    n_steps,
+    *,
     batch_size: int,
     block_size: int,
-    n_steps: int,
+    max_steps: int,
+    batch_sharding=None,
 ):
-    """``n_steps`` train steps fused into one ``lax.scan``; batches are drawn on the device."""
+    """``n_steps`` (traced, at most ``max_steps``) train steps in one ``lax.fori_loop``.
 
-    def body(state, _):
+    The trip count is an argument, not a shape, so one compiled program runs chunks of any length
+    up to ``max_steps``: a run of 999 steps, or one whose evaluations and checkpoints fall off the
+    chunk grid, needs no second compilation. Batches are drawn on the device from
+    ``fold_in(data_key, step)``. Returns the new state and the losses, ``(max_steps,)`` with NaN
+    past ``n_steps``.
+    """
+    keys = RunKeys.from_seed(seed)
+
+    def body(i, carry):
+        state, losses = carry
         step = state.step
-        batch = get_batch(
+        x, y = get_batch(
             tokens, jax.random.fold_in(keys.data, step), batch_size, block_size, 0, n_train
         )
-        return train_step(state, batch, jax.random.fold_in(keys.dropout, step))
+        if batch_sharding is not None:
+            x = jax.lax.with_sharding_constraint(x, batch_sharding)
+            y = jax.lax.with_sharding_constraint(y, batch_sharding)
+        state, metrics = train_step(state, (x, y), jax.random.fold_in(keys.dropout, step))
+        return state, losses.at[i].set(metrics["loss"])
 
-    state, metrics = jax.lax.scan(body, state, None, length=n_steps)
-    return state, metrics["loss"]  # (n_steps,)
+    losses = jnp.full((max_steps,), jnp.nan, dtype=jnp.float32)
+    return jax.lax.fori_loop(0, n_steps, body, (state, losses))
 
 
 def estimate_loss(
@@ -128,188 +154,119 @@ def estimate_loss(
     eval_iters: int,
     batch_size: int,
     block_size: int,
+    batch_sharding=None,
 ):
     """Mean evaluation-mode loss over ``eval_iters`` batches of ``tokens[start:stop]``."""
 
     def one(k):
         x, y = get_batch(tokens, k, batch_size, block_size, start, stop)
+        if batch_sharding is not None:
+            x = jax.lax.with_sharding_constraint(x, batch_sharding)
+            y = jax.lax.with_sharding_constraint(y, batch_sharding)
         return cross_entropy(state.apply_fn({"params": state.params}, x, deterministic=True), y)
 
     return jax.lax.map(one, jax.random.split(key, eval_iters)).mean()
 
 
-@dataclass
-class TrainResult:
-    state: TrainState
-    params_count: int
-    step_losses: list[float]
-    evals: list[dict] = field(default_factory=list)
-    compile_s: float = 0.0
-    train_s: float = 0.0
-    wall_s: float = 0.0
-    cpu_s: float = 0.0
-    peak_rss_mb: float = 0.0
-    tokens_per_s: float | None = None
-    circuit_executions: dict = field(default_factory=dict)
-    profile: dict = field(default_factory=dict)
-
-    @property
-    def final(self) -> dict:
-        return self.evals[-1] if self.evals else {}
-
-
-class CircuitCounter:
-    """Counts circuit executions: device trackers for host devices, shapes for in-graph ones."""
-
-    def __init__(self, mc: ModelConfig):
-        self.mc = mc
-        self.executor = executor_for(mc) if mc.is_quantum else None
-        self.start = self._measured()
-        self.from_shapes = 0
-
-    def _measured(self) -> int | None:
-        return self.executor.executions() if self.executor else None
-
-    def forward(self, batch: int, length: int, times: int = 1) -> None:
-        self.from_shapes += times * circuits_per_forward(self.mc, batch, length)
-
-    def result(self) -> dict:
-        if self.executor is None:
-            return {}
-        spec = DEVICES[self.mc.device]
-        measured = self._measured()
-        if measured is None:
-            return {
-                spec.name: self.from_shapes,
-                "counted": "from shapes; backprop gradients "
-                "reuse the forward simulation and add no executions",
-            }
-        return {
-            spec.name: measured - self.start,
-            "counted": f"by the device ({spec.diff_method} gradients included)",
-        }
-
-
-@contextlib.contextmanager
-def quantum_failures_are_fatal(mc: ModelConfig):
-    """Turn a failure inside a quantum head into one clear error: no classical fallback."""
-    try:
-        yield
-    except (jax.errors.JaxRuntimeError, QuantumExecutionError) as exc:
-        if not mc.is_quantum:
-            raise
-        lines = [line for line in str(exc).splitlines() if line.strip()] or [repr(exc)]
-        if isinstance(exc, QuantumExecutionError):
-            cause = lines[0]
-        else:
-            cause = next((line for line in reversed(lines) if "Error" in line), lines[-1])
-        raise QuantumExecutionError(
-            f"quantum head failed on device {mc.device!r} ({cause.strip()[:300]}); the run stops "
-            f"here instead of falling back to classical attention"
-        ) from exc
-
-
-def chunk_length(tc: TrainConfig) -> int:
-    """Steps per compiled call: divides the eval interval and the run length (one compilation)."""
-    length = math.gcd(tc.steps_per_call, tc.eval_interval)
-    return math.gcd(length, tc.max_iters) if tc.max_iters else length
-
-
-def train(
-    mc: ModelConfig,
-    tc: TrainConfig,
-    dataset: Dataset,
-    *,
-    progress: bool = True,
-    profile_dir: str | None = None,
-    description: str = "train",
-) -> TrainResult:
-    """Train ``mc`` on ``dataset`` with ``tc``; returns final state, losses and measurements."""
-    with quantum_failures_are_fatal(mc):
-        return _train(mc, tc, dataset, progress, profile_dir, description)
-
-
-def _train(mc, tc, dataset, progress, profile_dir, description) -> TrainResult:
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    process = psutil.Process()
-    peak_rss = process.memory_info().rss
-    keys = RunKeys.from_seed(tc.seed)
-    state = create_state(mc, tc, keys.init)
-    counter = CircuitCounter(mc)
-    B, T = tc.batch_size, mc.block_size
-    n_chunk = chunk_length(tc)
-
-    t0 = time.perf_counter()
-    tokens, n_train = dataset.tokens, jnp.int32(dataset.n_train)
-    steps_fn = jax.jit(train_steps, static_argnums=(4, 5, 6), donate_argnums=0)
-    compiled_steps = steps_fn.lower(state, tokens, n_train, keys, B, T, n_chunk).compile()
-    eval_fn = jax.jit(estimate_loss, static_argnums=(5, 6, 7))
-    compiled_eval = eval_fn.lower(
-        state, tokens, n_train, n_train, keys.eval, tc.eval_iters, B, T
-    ).compile()
-    compile_s = time.perf_counter() - t0
-
-    evals: list[dict] = []
-    step_losses: list[np.ndarray] = []
-    train_s = 0.0
-
-    def evaluate(step: int) -> None:
-        k = jax.random.fold_in(keys.eval, step)
-        losses = {"step": step}
-        for split, split_key in zip(("train", "val"), jax.random.split(k), strict=True):
-            start, stop = dataset.bounds(split)
-            loss = compiled_eval(state, tokens, jnp.int32(start), jnp.int32(stop), split_key)
-            losses[f"{split}_loss"] = float(loss)
-        counter.forward(B, T, times=2 * tc.eval_iters)
-        evals.append(losses)
-
-    profile: dict = {}
-    bar = tqdm(
-        total=tc.max_iters,
-        desc=description,
-        disable=not progress,
-        unit="step",
-        dynamic_ncols=True,
-        leave=False,
-    )
-    evaluate(0)
-    profiling = False
-    for chunk_index, start in enumerate(range(0, tc.max_iters, n_chunk)):
-        if profile_dir and chunk_index == min(1, tc.max_iters // n_chunk - 1):
-            jax.profiler.start_trace(profile_dir)
-            profiling = True
-        t = time.perf_counter()
-        state, losses = compiled_steps(state, tokens, n_train, keys)
-        losses = np.asarray(losses)  # one host sync per chunk
-        train_s += time.perf_counter() - t
-        if profiling:
-            jax.profiler.stop_trace()
-            profiling = False
-            profile = summarize_trace(profile_dir, steps=n_chunk)
-        counter.forward(B, T, times=n_chunk)
-        step_losses.append(losses)
-        step = start + n_chunk
-        peak_rss = max(peak_rss, process.memory_info().rss)
-        if step % tc.eval_interval == 0 or step == tc.max_iters:
-            evaluate(step)
-            bar.set_postfix(
-                train=f"{evals[-1]['train_loss']:.4f}", val=f"{evals[-1]['val_loss']:.4f}"
+def estimate_losses(
+    state, tokens, n_train, seed, step, *, eval_iters, batch_size, block_size, batch_sharding=None
+):
+    """(train, validation) loss estimates at ``step``, from ``fold_in(eval_key, step)``."""
+    key = jax.random.fold_in(RunKeys.from_seed(seed).eval, step)
+    splits = ((0, n_train), (n_train, tokens.shape[0]))
+    return jnp.stack(
+        [
+            estimate_loss(
+                state,
+                tokens,
+                start,
+                stop,
+                split_key,
+                eval_iters,
+                batch_size,
+                block_size,
+                batch_sharding,
             )
-        bar.update(n_chunk)
-    bar.close()
+            for (start, stop), split_key in zip(splits, jax.random.split(key), strict=True)
+        ]
+    )  # (2,)
 
-    tokens = tc.max_iters * B * T
-    return TrainResult(
-        state=state,
-        params_count=count_params(state.params),
-        step_losses=[float(x) for x in np.concatenate(step_losses)] if step_losses else [],
-        evals=evals,
-        compile_s=compile_s,
-        train_s=train_s,
-        wall_s=time.perf_counter() - wall0,
-        cpu_s=time.process_time() - cpu0,
-        peak_rss_mb=peak_rss / 2**20,
-        tokens_per_s=tokens / train_s if train_s > 0 else None,
-        circuit_executions=counter.result(),
-        profile=profile,
+
+@dataclasses.dataclass(frozen=True)
+class Programs:
+    """The jitted programs of one (model config, train config, seed count, mesh).
+
+    Every program maps over a leading seed axis: ``init(seeds (S,)) -> state``,
+    ``train_chunk(state, tokens, n_train, seeds, n_steps) -> (state, losses (S, max_steps))``,
+    ``evaluate(state, tokens, n_train, seeds, step) -> (S, 2)``.
+    """
+
+    init: object
+    train_chunk: object
+    evaluate: object
+    state_sharding: object
+    """Where the state lives on the mesh (``None`` without a mesh)."""
+    seed_sharding: object
+    """Where arrays with a leading seed axis live on the mesh."""
+    replicated: object
+    max_steps: int
+
+
+@functools.cache
+def build_programs(mc: ModelConfig, tc: TrainConfig, n_seeds: int, mesh=None) -> Programs:
+    """Jit the programs once; jax caches their compilations (and the persistent cache, if on,
+    keeps them across processes)."""
+    seeds_spmd = mesh is not None and SEED_AXIS in mesh.axis_names
+    data_spmd = mesh is not None and DATA_AXIS in mesh.axis_names
+    batch_sharding = NamedSharding(mesh, P(DATA_AXIS, None)) if data_spmd else None
+    vmap = functools.partial(jax.vmap, spmd_axis_name=SEED_AXIS if seeds_spmd else None)
+    max_steps = min(tc.steps_per_call, max(tc.max_iters, 1))
+    chunk = functools.partial(
+        train_chunk,
+        batch_size=tc.batch_size,
+        block_size=mc.block_size,
+        max_steps=max_steps,
+        batch_sharding=batch_sharding,
+    )
+    evaluate = functools.partial(
+        estimate_losses,
+        eval_iters=tc.eval_iters,
+        batch_size=tc.batch_size,
+        block_size=mc.block_size,
+        batch_sharding=batch_sharding,
+    )
+    init = vmap(functools.partial(init_state, mc, tc))
+    chunk = vmap(chunk, in_axes=(0, None, None, 0, None))
+    evaluate = vmap(evaluate, in_axes=(0, None, None, 0, None))
+    if mesh is None:
+        return Programs(
+            init=jax.jit(init),
+            train_chunk=jax.jit(chunk, donate_argnums=0),
+            evaluate=jax.jit(evaluate),
+            state_sharding=None,
+            seed_sharding=None,
+            replicated=None,
+            max_steps=max_steps,
+        )
+    replicated = NamedSharding(mesh, P())
+    per_seed = NamedSharding(mesh, P(SEED_AXIS)) if seeds_spmd else replicated
+    state_shape = jax.eval_shape(init, jax.ShapeDtypeStruct((n_seeds,), jnp.int32))
+    state_sharding = jax.tree_util.tree_map(lambda _: per_seed, state_shape)
+    return Programs(
+        init=jax.jit(init, in_shardings=per_seed, out_shardings=state_sharding),
+        train_chunk=jax.jit(
+            chunk,
+            in_shardings=(state_sharding, replicated, replicated, per_seed, replicated),
+            out_shardings=(state_sharding, replicated),
+            donate_argnums=0,
+        ),
+        evaluate=jax.jit(
+            evaluate,
+            in_shardings=(state_sharding, replicated, replicated, per_seed, replicated),
+            out_shardings=replicated,
+        ),
+        state_sharding=state_sharding,
+        seed_sharding=per_seed,
+        replicated=replicated,
+        max_steps=max_steps,
     )

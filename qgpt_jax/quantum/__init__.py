@@ -1,11 +1,12 @@
 """Quantum attention circuits and the devices that run them."""
 
 from qgpt_jax.quantum.circuits import circular_pairs, n_circuit_weights, seed_circuit
-from qgpt_jax.quantum.devices import DEVICES, circuit_executor, validate_device
+from qgpt_jax.quantum.devices import DEVICES, CircuitExecutor, executor_scope, validate_device
 
 __all__ = [
     "DEVICES",
-    "circuit_executor",
+    "CircuitExecutor",
+    "executor_scope",
     "circular_pairs",
     "n_circuit_weights",
     "seed_circuit",

@@ -334,20 +334,21 @@ class BatchedAerCircuit:
         gates, params = record_circuit(
             np.zeros((1, n_qubits)), np.zeros(n_circuit_weights(n_qubits)), n_qubits
         )
-        self.run(self._program(gates, params), np.zeros((1, len(params))))
+        self.run(self.program(gates, params), np.zeros((1, len(params))))
         self.executions = 0
 
     def __call__(self, angles, weights):
         """``angles`` (N, n_qubits), ``weights`` (3 n_qubits,) -> <Z...Z> of shape (N,)."""
         n = angles.shape[0]
         gates, params = record_circuit(angles, weights, self.n_qubits)
-        program = self._program(gates, params)
+        program = self.program(gates, params)
         batched = _stack([params[k] for k in program.batched], (n,))
         shared = _stack([params[k] for k in program.shared], ())
         with reraise_aer_failures():
             return _expectation(program, batched, shared)
 
-    def _program(self, gates: tuple[Gate, ...], params: list) -> _Program:
+    def program(self, gates: tuple[Gate, ...], params: list) -> _Program:
+        """The transpiled program for a recorded circuit (built once per gate structure)."""
         batched = tuple(k for k, p in enumerate(params) if np.ndim(p) > 0)
         shared = tuple(k for k, p in enumerate(params) if np.ndim(p) == 0)
         key = (gates, batched)
@@ -375,6 +376,15 @@ class BatchedAerCircuit:
             circuit.add_register(bits)
             circuit.measure(list(readout), bits)
         return circuit
+
+    def bindings(self, angles: np.ndarray, weights: np.ndarray) -> tuple[_Program, np.ndarray]:
+        """The program and full parameter rows ``(N, P)`` of the circuit on ``angles`` (N, n)
+        and ``weights``: what ``run`` takes, for measuring Aer on its own."""
+        gates, params = record_circuit(angles, weights, self.n_qubits)
+        program = self.program(gates, params)
+        n = angles.shape[0]
+        batched = np.stack([np.broadcast_to(params[k], (n,)) for k in program.batched], -1)
+        return program, program.bindings(batched, np.array([params[k] for k in program.shared]))
 
     def run(self, program: _Program, bindings: np.ndarray) -> np.ndarray:
         """<Z...Z> for every row of ``bindings`` (M, P): one Aer job of M bindings."""

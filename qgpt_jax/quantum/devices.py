@@ -1,8 +1,11 @@
 """The device switch: one place that turns a device name into a function running the circuit.
 
-``circuit_executor(n_qubits, device, ...)`` returns a callable ``(angles (N, n), weights (3n,)) ->
-(N,)`` that every quantum head uses, whatever the device. QNodes are built once per configuration
-(the result is cached), never inside a training loop. Devices:
+``CircuitExecutor(n_qubits, device, ...)`` is a callable ``(angles (N, n), weights (3n,)) -> (N,)``
+that every quantum head uses, whatever the device. Executors have an explicit lifetime: the training
+engine opens one per run with ``executor_scope(config)`` (its QNode is built once, when the scope
+opens, never inside a training loop), reads the run's circuit count from it, and drops it when the
+scope closes. Heads find the scope's executor with ``executor_for(config)``; outside any scope (a
+library user calling ``forward``) each trace of a model builds its own. Devices:
 
 * ``default.qubit``: PennyLane's simulator; with backprop the circuit compiles into the jitted train
   step like any other JAX code.
@@ -15,11 +18,13 @@
 
 from __future__ import annotations
 
-import functools
+import contextlib
+import contextvars
 import importlib.util
 from dataclasses import dataclass
 
 import jax.numpy as jnp
+import pennylane as qml
 
 from qgpt_jax.errors import ConfigError
 
@@ -115,6 +120,20 @@ def validate_device(config) -> None:
         validate_backend(config.noise, config.n_qubits)
 
 
+class CountingTracker(qml.Tracker):
+    """PennyLane's device tracker, keeping totals only.
+
+    The stock tracker appends every result, resource summary and shot count to its history, which
+    grew a default benchmark past 2 GB of resident memory; only the totals are read here.
+    """
+
+    def update(self, **kwargs):
+        self.latest = kwargs
+        for key, value in kwargs.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.totals[key] = self.totals.get(key, 0) + value
+
+
 class CircuitExecutor:
     """Runs the attention circuit for a batch of angle vectors on one device; counts executions."""
 
@@ -126,8 +145,6 @@ class CircuitExecutor:
         self._run = self._build(shots, noise, threads)
 
     def _build(self, shots, noise, threads):
-        import pennylane as qml
-
         from qgpt_jax.quantum.circuits import seed_circuit
 
         name = self.spec.name
@@ -144,7 +161,9 @@ class CircuitExecutor:
 
             kwargs.update(aer_options(shots=shots, noise=noise, threads=threads))
         self.device = qml.device(name, wires=self.n_qubits, **kwargs)
-        self.device.tracker.active = not self.spec.in_graph
+        if not self.spec.in_graph:
+            self.device.tracker = CountingTracker()
+            self.device.tracker.active = True
         qnode = qml.QNode(
             seed_circuit, self.device, interface="jax", diff_method=self.spec.diff_method
         )
@@ -174,19 +193,40 @@ class CircuitExecutor:
         return int(totals.get("executions", 0) + totals.get("derivatives", 0))
 
 
-@functools.cache
-def circuit_executor(
-    n_qubits: int,
-    device: str = "default.qubit",
-    shots: int | None = None,
-    noise: str | None = None,
-    threads: int | None = None,
-) -> CircuitExecutor:
-    """The (cached) executor for one device configuration."""
-    return CircuitExecutor(n_qubits, device, shots, noise, threads)
+def executor_key(config) -> tuple:
+    return (config.n_qubits, config.device, config.shots, config.noise, config.aer_threads)
+
+
+_SCOPED: contextvars.ContextVar[tuple] = contextvars.ContextVar("qgpt_executors", default=())
+"""The open scopes, innermost last: ``(executor_key, executor)`` pairs."""
+
+
+@contextlib.contextmanager
+def executor_scope(config):
+    """A fresh executor for ``config``'s device, used by every head traced inside the scope.
+
+    Yields the executor (``None`` for classical models), so the caller reads its counts; the
+    executor is dropped when the scope closes.
+    """
+    if not config.is_quantum:
+        yield None
+        return
+    executor = CircuitExecutor(
+        config.n_qubits, config.device, config.shots, config.noise, config.aer_threads
+    )
+    token = _SCOPED.set((*_SCOPED.get(), (executor_key(config), executor)))
+    try:
+        yield executor
+    finally:
+        _SCOPED.reset(token)
 
 
 def executor_for(config) -> CircuitExecutor:
-    return circuit_executor(
+    """The executor of the innermost open scope for ``config``'s device, else a new one."""
+    key = executor_key(config)
+    for scoped_key, executor in reversed(_SCOPED.get()):
+        if scoped_key == key:
+            return executor
+    return CircuitExecutor(
         config.n_qubits, config.device, config.shots, config.noise, config.aer_threads
     )

@@ -1,0 +1,498 @@
+"""The training engine: the one host loop around the pure programs of ``qgpt_jax.train``.
+
+``compare``, ``bench`` and the evaluation tools all train through ``Trainer`` (compiled programs and
+device placement for one model's seeds) and ``train_seeds`` (the loop: chunks of fused steps,
+evaluations, checkpoints, progress, the NaN check, measurements). Everything that touches the host
+lives here; the maths stays pure in ``train.py``.
+
+All seeds of a model train as ONE compiled program with a leading seed axis, optionally spread
+over a device mesh (``qgpt_jax.parallel``). A run's circuit executor is opened when the run starts
+and dropped when it ends (``executor_scope``); its counts are this run's alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from qgpt_jax.compile_cache import cache_entries
+from qgpt_jax.config import ModelConfig, TrainConfig
+from qgpt_jax.data import Dataset
+from qgpt_jax.errors import CheckpointError, NonFiniteLossError, QuantumExecutionError
+from qgpt_jax.model import circuits_per_forward, count_params
+from qgpt_jax.parallel import is_main_process, to_global, to_host
+from qgpt_jax.profiling import summarize_trace
+from qgpt_jax.quantum.devices import DEVICES, executor_scope
+from qgpt_jax.train import build_programs
+
+
+@dataclass
+class TrainResult:
+    """One seed's run: its final parameters, losses and what it cost.
+
+    Seeds trained together share one compilation and one training clock: ``compile_s`` and
+    ``train_s`` are the group's, ``tokens_per_s`` is this seed's own tokens over that time and
+    ``tokens_per_s_all_seeds`` the group's aggregate.
+    """
+
+    model: str
+    seed: int
+    params: dict
+    step: int
+    params_count: int
+    step_losses: list[float]
+    evals: list[dict] = field(default_factory=list)
+    seed_group: list[int] = field(default_factory=list)
+    """The seeds trained together with this one (itself included)."""
+    compile_s: float = 0.0
+    compile_cache: str = "off"
+    train_s: float = 0.0
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    peak_rss_mb: float = 0.0
+    tokens_per_s: float | None = None
+    tokens_per_s_all_seeds: float | None = None
+    circuit_executions: dict = field(default_factory=dict)
+    profile: dict = field(default_factory=dict)
+    resumed_from: int | None = None
+
+    @property
+    def final(self) -> dict:
+        return self.evals[-1] if self.evals else {}
+
+
+@contextlib.contextmanager
+def quantum_failures_are_fatal(mc: ModelConfig):
+    """Turn a failure inside a quantum head into one clear error: no classical fallback."""
+    try:
+        yield
+    except (jax.errors.JaxRuntimeError, QuantumExecutionError) as exc:
+        if not mc.is_quantum:
+            raise
+        lines = [line for line in str(exc).splitlines() if line.strip()] or [repr(exc)]
+        if isinstance(exc, QuantumExecutionError):
+            cause = lines[0]
+        else:
+            cause = next((line for line in reversed(lines) if "Error" in line), lines[-1])
+        raise QuantumExecutionError(
+            f"quantum head failed on device {mc.device!r} ({cause.strip()[:300]}); the run stops "
+            f"here instead of falling back to classical attention"
+        ) from exc
+
+
+def process_peak_rss_mb() -> float:
+    """The process's resident-memory high-water mark so far (compilation included)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def release_compiled() -> None:
+    """Drop compiled programs and traces once a model is done, and hand freed memory back.
+
+    XLA keeps every compiled executable and jaxpr of the process alive; a default compare
+    compiles three models, whose caches would otherwise add up (measured: ~150 MB per quantum
+    model). The persistent compilation cache still holds them on disk.
+    """
+    build_programs.cache_clear()
+    jax.clear_caches()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc only; elsewhere a no-op
+
+
+def chunk_plan(start: int, stop: int, max_steps: int, every: tuple[int, ...]) -> list[int]:
+    """Lengths of the compiled calls from step ``start`` to ``stop``.
+
+    Calls end at every multiple of each number in ``every`` (evaluations, checkpoints) and are at
+    most ``max_steps`` long. One compiled program runs every length (the trip count is traced).
+    """
+    points = {stop} | {k for n in every if n for k in range(n, stop, n)}
+    lengths, position = [], start
+    for point in sorted(p for p in points if p > start):
+        while position < point:
+            lengths.append(min(max_steps, point - position))
+            position += lengths[-1]
+    return lengths
+
+
+class Trainer:
+    """The compiled programs of one model's seeds, and their inputs placed on the devices.
+
+    ``compile()`` compiles ahead of time (timed apart from training); ``init()`` makes the state of
+    every seed; ``run(state, n)`` trains ``n`` steps in one call and returns host losses
+    ``(S, n)``; ``evaluate(state, step)`` returns host (train, validation) losses ``(S, 2)``.
+    """
+
+    def __init__(
+        self,
+        mc: ModelConfig,
+        tc: TrainConfig,
+        seeds: list[int],
+        dataset: Dataset,
+        mesh=None,
+    ):
+        self.mc, self.tc, self.seeds = mc, dataclasses.replace(tc, seed=0), list(seeds)
+        in_graph = not mc.is_quantum or DEVICES[mc.device].in_graph
+        # Host-callback programs call this run's executor: they are built per run, never reused.
+        build = build_programs if in_graph else build_programs.__wrapped__
+        self.programs = build(mc, self.tc, len(self.seeds), mesh)
+        p = self.programs
+        self.tokens = to_global(dataset.tokens, p.replicated)
+        self.n_train = to_global(np.int32(dataset.n_train), p.replicated)
+        self.seed_array = to_global(np.asarray(self.seeds, np.int32), p.seed_sharding)
+        self._scalars: dict[int, jax.Array] = {}
+        self._compiled = None
+
+    def _scalar(self, value: int):
+        if value not in self._scalars:
+            self._scalars[value] = to_global(np.int32(value), self.programs.replicated)
+        return self._scalars[value]
+
+    def compile(self, training: bool = True) -> float:
+        """Compile init, the fused steps (unless not ``training``) and the loss estimate; return
+        the seconds it took."""
+        start = time.perf_counter()
+        p = self.programs
+        init = p.init.lower(self.seed_array).compile()
+        state = jax.eval_shape(p.init, self.seed_array)
+        chunk = None
+        if training:
+            chunk = p.train_chunk.lower(
+                state, self.tokens, self.n_train, self.seed_array, self._scalar(0)
+            ).compile()
+        evaluate = p.evaluate.lower(
+            state, self.tokens, self.n_train, self.seed_array, self._scalar(0)
+        ).compile()
+        self._compiled = (init, chunk, evaluate)
+        return time.perf_counter() - start
+
+    def init(self):
+        return self._compiled[0](self.seed_array)
+
+    def run(self, state, n_steps: int):
+        state, losses = self._compiled[1](
+            state, self.tokens, self.n_train, self.seed_array, self._scalar(n_steps)
+        )
+        return state, to_host(losses)[:, :n_steps]  # one host sync per chunk
+
+    def evaluate(self, state, step: int) -> np.ndarray:
+        return to_host(
+            self._compiled[2](state, self.tokens, self.n_train, self.seed_array, self._scalar(step))
+        )
+
+    @property
+    def max_steps(self) -> int:
+        return self.programs.max_steps
+
+
+def estimate_losses_of(
+    mc: ModelConfig, tc: TrainConfig, params: list, dataset: Dataset, seed: int = 0
+) -> np.ndarray:
+    """(train, validation) loss estimates ``(len(params), 2)`` of several parameter sets of one
+    model, on the batches the run with ``seed`` evaluates at step 0, as one program."""
+    with quantum_failures_are_fatal(mc), executor_scope(mc):
+        trainer = Trainer(mc, tc, [seed] * len(params), dataset)
+        trainer.compile(training=False)
+        stacked = jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *params)
+        state = trainer.init().replace(params=stacked)
+        return trainer.evaluate(state, 0)
+
+
+def train_seeds(
+    mc: ModelConfig,
+    tc: TrainConfig,
+    seeds: list[int],
+    dataset: Dataset,
+    *,
+    mesh=None,
+    progress: bool = True,
+    profile_dir: str | None = None,
+    description: str | None = None,
+    checkpoints=None,
+    ckpt_every: int | None = None,
+    resume: bool = False,
+) -> list[TrainResult]:
+    """Train ``mc`` with every seed of ``seeds`` as one program; one ``TrainResult`` per seed.
+
+    ``checkpoints`` (a ``RunCheckpoints``) receives the whole run state every ``ckpt_every`` steps
+    and at the end; with ``resume`` the run continues from its newest checkpoint. A non-finite
+    loss stops the run at that chunk with ``NonFiniteLossError`` (the last good checkpoint stays).
+    """
+    with quantum_failures_are_fatal(mc), executor_scope(mc) as executor:
+        return _train_seeds(
+            mc,
+            tc,
+            seeds,
+            dataset,
+            mesh,
+            progress,
+            profile_dir,
+            description,
+            checkpoints,
+            ckpt_every,
+            resume,
+            executor,
+        )
+
+
+def train(mc: ModelConfig, tc: TrainConfig, dataset: Dataset, **kwargs) -> TrainResult:
+    """Train ``mc`` with the single seed ``tc.seed``."""
+    return train_seeds(mc, tc, [tc.seed], dataset, **kwargs)[0]
+
+
+def _record(mc, tc, seeds, dataset, step, step_losses, evals, train_s, forwards, circuits):
+    return {
+        "step": step,
+        "seeds": seeds,
+        "model_config": mc.to_dict(),
+        "train_config": dataclasses.replace(tc, seed=0).to_dict(),
+        "vocab": "".join(dataset.tokenizer.chars),
+        "step_losses": [list(map(float, losses)) for losses in step_losses],
+        "evals": evals,
+        "train_s": train_s,
+        "forwards": forwards,
+        "circuit_executions": circuits,
+    }
+
+
+def _train_seeds(
+    mc,
+    tc,
+    seeds,
+    dataset,
+    mesh,
+    progress,
+    profile_dir,
+    description,
+    checkpoints,
+    ckpt_every,
+    resume,
+    executor,
+) -> list[TrainResult]:
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    S, B, T = len(seeds), tc.batch_size, mc.block_size
+    trainer = Trainer(mc, tc, seeds, dataset, mesh)
+    entries_before = cache_entries()
+    compile_s = trainer.compile()
+    entries_after = cache_entries()
+    if entries_before is None:
+        compile_cache = "off"
+    elif mc.is_quantum and not DEVICES[mc.device].in_graph:
+        compile_cache = "not cacheable (host callbacks)"
+    else:
+        compile_cache = "miss (compiled)" if entries_after > entries_before else "hit (read)"
+
+    state = trainer.init()
+    step, train_s, forwards, earlier_circuits = 0, 0.0, 0, 0
+    step_losses: list[list[float]] = [[] for _ in seeds]
+    evals: list[list[dict]] = [[] for _ in seeds]
+    resumed_from = None
+    if resume and checkpoints is not None and checkpoints.latest_step() is not None:
+        state, record = checkpoints.restore(state)
+        expected = _record(mc, tc, seeds, dataset, 0, [], [], 0, 0, 0)
+        for key in ("seeds", "model_config", "train_config", "vocab"):
+            if record[key] != expected[key]:
+                raise CheckpointError(
+                    f"run checkpoint in {checkpoints.directory} was written with another {key} "
+                    f"than this run's; resume with the same configuration or start afresh"
+                )
+        step = resumed_from = record["step"]
+        step_losses, evals = record["step_losses"], record["evals"]
+        train_s, forwards = record["train_s"], record["forwards"]
+        earlier_circuits = record["circuit_executions"]
+
+    def evaluate(at: int) -> None:
+        nonlocal forwards
+        losses = trainer.evaluate(state, at)
+        forwards += 2 * tc.eval_iters
+        for i, (train_loss, val_loss) in enumerate(losses):
+            evals[i].append(
+                {"step": at, "train_loss": float(train_loss), "val_loss": float(val_loss)}
+            )
+
+    def host_circuits() -> int:
+        measured = executor.executions() if executor is not None else None
+        return 0 if measured is None else earlier_circuits + measured
+
+    def save(at: int) -> None:
+        if checkpoints is not None:
+            record = _record(
+                mc, tc, seeds, dataset, at, step_losses, evals, train_s, forwards, host_circuits()
+            )
+            checkpoints.save(at, state, record)
+
+    name = description or f"{mc.attention} seeds {','.join(map(str, seeds))}"
+    bar = tqdm(
+        total=tc.max_iters,
+        initial=step,
+        desc=name,
+        disable=not progress or not is_main_process(),
+        unit="step",
+        dynamic_ncols=True,
+        leave=False,
+    )
+    if step == 0:
+        evaluate(0)
+    profile: dict = {}
+    lengths = chunk_plan(step, tc.max_iters, trainer.max_steps, (tc.eval_interval, ckpt_every))
+    for index, n in enumerate(lengths):
+        profiling = profile_dir is not None and index == min(1, len(lengths) - 1)
+        if profiling:
+            jax.profiler.start_trace(profile_dir)
+        t = time.perf_counter()
+        state, losses = trainer.run(state, n)
+        train_s += time.perf_counter() - t
+        if profiling:
+            jax.profiler.stop_trace()
+            profile = summarize_trace(profile_dir, steps=n)
+        bad = ~np.isfinite(losses)
+        if bad.any():
+            seed_index, offset = np.argwhere(bad)[0]
+            partial = _results(
+                mc,
+                seeds,
+                trainer,
+                state,
+                step_losses,
+                evals,
+                S,
+                B,
+                T,
+                step,
+                compile_s,
+                compile_cache,
+                train_s,
+                wall0,
+                cpu0,
+                executor,
+                forwards,
+                earlier_circuits,
+                profile,
+                resumed_from,
+            )
+            last = checkpoints.latest_step() if checkpoints is not None else None
+            kept = f"the last good checkpoint (step {last}) stays" if last else "no checkpoint"
+            raise NonFiniteLossError(
+                f"training loss of model {mc.attention} seed {seeds[seed_index]} became "
+                f"{losses[seed_index, offset]} at step {step + offset + 1}; the run stops here "
+                f"({kept}); lower --learning-rate or check the data",
+                partial=partial,
+            )
+        for i in range(S):
+            step_losses[i].extend(float(x) for x in losses[i])
+        step += n
+        forwards += n
+        if step % tc.eval_interval == 0 or step == tc.max_iters:
+            evaluate(step)
+            bar.set_postfix_str(
+                "val " + " ".join(f"{e[-1]['val_loss']:.3f}" for e in evals), refresh=False
+            )
+        if (ckpt_every and step % ckpt_every == 0) or step == tc.max_iters:
+            save(step)
+        bar.update(n)
+    bar.close()
+    if checkpoints is not None and checkpoints.latest_step() != step:
+        save(step)
+    return _results(
+        mc,
+        seeds,
+        trainer,
+        state,
+        step_losses,
+        evals,
+        S,
+        B,
+        T,
+        step,
+        compile_s,
+        compile_cache,
+        train_s,
+        wall0,
+        cpu0,
+        executor,
+        forwards,
+        earlier_circuits,
+        profile,
+        resumed_from,
+    )
+
+
+def _results(
+    mc,
+    seeds,
+    trainer,
+    state,
+    step_losses,
+    evals,
+    S,
+    B,
+    T,
+    step,
+    compile_s,
+    compile_cache,
+    train_s,
+    wall0,
+    cpu0,
+    executor,
+    forwards,
+    earlier_circuits,
+    profile,
+    resumed_from,
+) -> list[TrainResult]:
+    params = to_host(state.params)
+    steps_trained = len(step_losses[0]) if step_losses else 0
+    per_seed_tps = steps_trained * B * T / train_s if train_s > 0 else None
+    if executor is None:
+        circuits = {}
+    elif executor.executions() is None:
+        circuits = {
+            mc.device: forwards * circuits_per_forward(mc, B, T),
+            "counted": "from shapes; backprop gradients "
+            "reuse the forward simulation and add no executions",
+        }
+    else:
+        total = earlier_circuits + executor.executions()
+        circuits = {
+            mc.device: total // S,
+            "counted": f"by the device ({DEVICES[mc.device].diff_method} gradients included; "
+            f"{S} seed(s) in one program, split evenly)",
+        }
+    results = []
+    for i, seed in enumerate(seeds):
+        own = jax.tree_util.tree_map(lambda x, i=i: x[i], params)
+        results.append(
+            TrainResult(
+                model=mc.attention,
+                seed=seed,
+                params=own,
+                step=step,
+                params_count=count_params(own),
+                step_losses=list(step_losses[i]),
+                evals=list(evals[i]),
+                seed_group=list(seeds),
+                compile_s=compile_s,
+                compile_cache=compile_cache,
+                train_s=train_s,
+                wall_s=time.perf_counter() - wall0,
+                cpu_s=time.process_time() - cpu0,
+                peak_rss_mb=process_peak_rss_mb(),
+                tokens_per_s=per_seed_tps,
+                tokens_per_s_all_seeds=per_seed_tps * S if per_seed_tps else None,
+                circuit_executions=circuits,
+                profile=profile,
+                resumed_from=resumed_from,
+            )
+        )
+    return results
+
+
+def run_state_dir(out: str | Path, model: str, seeds: list[int]) -> Path:
+    """Where ``compare`` keeps the run checkpoints of one model's seed group."""
+    return Path(out) / "state" / f"{model}-seeds{'-'.join(map(str, seeds))}"
