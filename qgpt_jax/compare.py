@@ -17,7 +17,7 @@ from qgpt_jax.data import Dataset
 from qgpt_jax.engine import release_compiled, run_state_dir, train_seeds
 from qgpt_jax.errors import ConfigError, NonFiniteLossError, QGPTError
 from qgpt_jax.generate import generate
-from qgpt_jax.parallel import MeshSpec, is_main_process
+from qgpt_jax.parallel import MeshSpec, check_fits, is_main_process
 from qgpt_jax.quantum.devices import executor_scope
 from qgpt_jax.report import (
     atomic_write_json,
@@ -178,18 +178,14 @@ def compare(
     mc = dataclasses.replace(mc, vocab_size=dataset.tokenizer.vocab_size)
     configs = {m: dataclasses.replace(mc, attention=m) for m in models}  # validates each
     groups = seed_groups(seeds, seeds_in_parallel)
-    if mesh is not None:
-        from qgpt_jax.parallel import check_fits
-
-        spec = mesh.shape
-        for group in groups:
-            for config in configs.values():
-                check_fits(
-                    MeshSpec(spec["seed"], spec["data"]),
-                    tc.batch_size,
-                    len(group),
-                    config.device if config.is_quantum else None,
-                )
+    if mesh is not None:  # fail before training anything, not at the first model that can't
+        for group, config in itertools.product(groups, configs.values()):
+            check_fits(
+                MeshSpec(**mesh.shape),
+                tc.batch_size,
+                len(group),
+                config.device if config.is_quantum else None,
+            )
     if ckpt_every is not None and ckpt_every < 1:
         raise ConfigError(f"--ckpt-every must be a positive number of steps, got {ckpt_every}")
     out = Path(out)

@@ -29,7 +29,7 @@ from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
 from qgpt_jax.errors import CheckpointError, NonFiniteLossError, QuantumExecutionError
 from qgpt_jax.model import circuits_per_forward, count_params
-from qgpt_jax.parallel import is_main_process, to_global, to_host
+from qgpt_jax.parallel import MeshSpec, check_fits, is_main_process, to_global, to_host
 from qgpt_jax.profiling import summarize_trace
 from qgpt_jax.quantum.devices import DEVICES, executor_scope
 from qgpt_jax.train import build_programs
@@ -139,6 +139,13 @@ class Trainer:
         mesh=None,
     ):
         self.mc, self.tc, self.seeds = mc, dataclasses.replace(tc, seed=0), list(seeds)
+        if mesh is not None:
+            check_fits(
+                MeshSpec(**mesh.shape),
+                tc.batch_size,
+                len(self.seeds),
+                mc.device if mc.is_quantum else None,
+            )
         in_graph = not mc.is_quantum or DEVICES[mc.device].in_graph
         # Host-callback programs call this run's executor: they are built per run, never reused.
         build = build_programs if in_graph else build_programs.__wrapped__
@@ -295,14 +302,16 @@ def _train_seeds(
     evals: list[list[dict]] = [[] for _ in seeds]
     resumed_from = None
     if resume and checkpoints is not None and checkpoints.latest_step() is not None:
-        state, record = checkpoints.restore(state)
+        saved_step, record = checkpoints.record()
         expected = _record(mc, tc, seeds, dataset, 0, [], [], 0, 0, 0)
         for key in ("seeds", "model_config", "train_config", "vocab"):
             if record[key] != expected[key]:
                 raise CheckpointError(
                     f"run checkpoint in {checkpoints.directory} was written with another {key} "
-                    f"than this run's; resume with the same configuration or start afresh"
+                    f"than this run's (another corpus, seeds or configuration); resume with the "
+                    f"same ones or start afresh"
                 )
+        state = checkpoints.restore(state, saved_step)
         step = resumed_from = record["step"]
         step_losses, evals = record["step_losses"], record["evals"]
         train_s, forwards = record["train_s"], record["forwards"]

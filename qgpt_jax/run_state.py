@@ -50,30 +50,40 @@ class RunCheckpoints:
         )
         self.manager.wait_until_finished()
 
-    def restore(self, like_state, step: int | None = None):
-        """``(state, record)`` at ``step`` (default: the newest), laid out as ``like_state``."""
+    def record(self, step: int | None = None) -> tuple[int, dict]:
+        """``(step, host record)`` of the checkpoint at ``step`` (default: the newest)."""
         step = self.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(
                 f"no run checkpoint in {self.directory}; start the run without --resume"
             )
+        try:
+            restored = self.manager.restore(
+                step, args=ocp.args.Composite(record=ocp.args.JsonRestore())
+            )
+        except Exception as exc:  # orbax raises many types for a damaged or foreign checkpoint
+            raise self._unreadable(step, exc) from None
+        return step, restored.record
+
+    def restore(self, like_state, step: int):
+        """The train state at ``step``, laid out (shapes, shardings) as ``like_state``."""
         target = jax.tree_util.tree_map(
             ocp.utils.to_shape_dtype_struct, serialization.to_state_dict(like_state)
         )
         try:
             restored = self.manager.restore(
-                step,
-                args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(target), record=ocp.args.JsonRestore()
-                ),
+                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
             )
         except Exception as exc:  # orbax raises many types for a damaged or foreign checkpoint
-            message = " ".join(str(exc).split())[:200]
-            raise CheckpointError(
-                f"run checkpoint {self.directory} step {step} does not fit this run ({message}); "
-                f"resume with the configuration it was written with"
-            ) from None
-        return serialization.from_state_dict(like_state, restored.state), restored.record
+            raise self._unreadable(step, exc) from None
+        return serialization.from_state_dict(like_state, restored.state)
+
+    def _unreadable(self, step: int, exc: Exception) -> CheckpointError:
+        message = " ".join(str(exc).split())[:200]
+        return CheckpointError(
+            f"run checkpoint {self.directory} step {step} cannot be restored ({message}); "
+            f"resume with the configuration it was written with, or start afresh"
+        )
 
     def close(self) -> None:
         self.manager.close()

@@ -21,7 +21,7 @@ from experiments import generate as generate_cli
 from qgpt_jax.checkpoint import load_checkpoint, load_metadata
 from qgpt_jax.generate import generate
 from qgpt_jax.model import count_params, init
-from qgpt_jax.train import train
+from qgpt_jax.engine import train, train_seeds
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_FIELDS = {"model", "seed", "params", "iters", "train_loss", "val_loss", "tokens_per_s",
@@ -148,9 +148,10 @@ def test_results_md(comparison):
 def test_compare_matches_the_library(comparison, tiny_model_config, tiny_train_config, dataset):
     """The command line builds the same configs as the library presets: same losses."""
     _, results, _, _ = comparison
-    direct = train(tiny_model_config, tiny_train_config, dataset, progress=False)
-    assert results["runs"][0]["step_losses"] == direct.step_losses
-    assert results["runs"][0]["evals"] == direct.evals
+    direct = train_seeds(tiny_model_config, tiny_train_config, [0, 1], dataset, progress=False)
+    for run, result in zip(results["runs"][:2], direct, strict=True):
+        assert run["step_losses"] == result.step_losses
+        assert run["evals"] == result.evals
 
 
 def test_checkpoints_load(comparison, dataset):

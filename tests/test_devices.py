@@ -10,7 +10,7 @@ import pytest
 from qgpt_jax.config import ModelConfig
 from qgpt_jax.errors import ConfigError
 from qgpt_jax.quantum import devices
-from qgpt_jax.quantum.devices import circuit_executor
+from qgpt_jax.quantum.devices import CircuitExecutor
 
 N_QUBITS = 4
 
@@ -25,7 +25,7 @@ def inputs():
 
 
 def value_and_grads(device, angles, weights, cotangent):
-    run = circuit_executor(N_QUBITS, device)
+    run = CircuitExecutor(N_QUBITS, device)
 
     def objective(a, w):
         return jnp.sum(run(a, w) * cotangent)
@@ -50,11 +50,11 @@ def test_devices_agree_with_default_qubit(device, inputs, reference):
 
 
 def test_host_devices_count_their_executions(inputs):
-    run = circuit_executor(N_QUBITS, "lightning.qubit")
+    run = CircuitExecutor(N_QUBITS, "lightning.qubit")
     before = run.executions()
     jax.jit(run.__call__)(inputs[0], inputs[1]).block_until_ready()
     assert run.executions() - before >= inputs[0].shape[0]
-    assert circuit_executor(N_QUBITS, "default.qubit").executions() is None
+    assert CircuitExecutor(N_QUBITS, "default.qubit").executions() is None
 
 
 def test_unknown_device_lists_known_ones():

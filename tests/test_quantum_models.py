@@ -1,6 +1,7 @@
 """Whole quantum models agree across devices, and a failing quantum head stops the run."""
 
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
@@ -11,8 +12,8 @@ from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.errors import QuantumExecutionError
 from qgpt_jax.model import GPT, init
 from qgpt_jax.quantum.aer import BatchedAerCircuit
-from qgpt_jax.quantum.devices import circuit_executor, executor_for
-from qgpt_jax.train import cross_entropy, train
+from qgpt_jax.engine import train
+from qgpt_jax.train import cross_entropy
 
 # Small enough for pennylane-qiskit's per-circuit overhead: 2 qubits, 2 positions, 1 sequence.
 TINY = dict(vocab_size=11, n_embd=8, n_head=2, n_layer=1, block_size=2, dropout=0.0, n_qubits=2)
@@ -49,9 +50,8 @@ def test_models_agree_across_devices(kind_reference, device):
     assert np.abs(grads["block_0"]["sa"]["quantum_heads"]["circuit_weights"]).max() > 1e-6
 
 
-class ExplodingSimulator:
-    def run(self, *args, **kwargs):
-        raise RuntimeError("simulator exploded")
+def exploding_run(self, program, bindings):
+    raise QuantumExecutionError("Aer job failed: simulator exploded")
 
 
 def test_failing_quantum_head_stops_the_run(monkeypatch, dataset):
@@ -59,7 +59,7 @@ def test_failing_quantum_head_stops_the_run(monkeypatch, dataset):
         **{**TINY, "vocab_size": dataset.tokenizer.vocab_size, "block_size": 4, "n_qubits": 3},
         attention="enhance", device="aer",
     )
-    monkeypatch.setattr(executor_for(config).backend, "_simulator", ExplodingSimulator())
+    monkeypatch.setattr(BatchedAerCircuit, "run", exploding_run)
     tc = TrainConfig.from_preset("tiny", max_iters=2, eval_interval=2, steps_per_call=1)
     with pytest.raises(QuantumExecutionError, match="device 'aer'.*simulator exploded"):
         train(config, tc, dataset, progress=False)
@@ -68,20 +68,14 @@ def test_failing_quantum_head_stops_the_run(monkeypatch, dataset):
 def test_cli_reports_a_failing_device_in_one_line(monkeypatch, corpus_path, tmp_path, capsys):
     from experiments.compare import main
 
-    def broken(self, program, bindings):
-        raise QuantumExecutionError("Aer job failed: simulator exploded")
-
-    circuit_executor.cache_clear()
-    monkeypatch.setattr(BatchedAerCircuit, "run", broken)
+    monkeypatch.setattr(BatchedAerCircuit, "run", exploding_run)
     out = tmp_path / "out"
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            main(["--preset", "tiny", "--iters", "2", "--models", "enhance", "--device", "aer",
-                  "--data", str(corpus_path), "--out", str(out), "--no-progress"])
-    finally:
-        circuit_executor.cache_clear()  # drop the executor built with the broken simulator
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--preset", "tiny", "--iters", "2", "--models", "enhance", "--device", "aer",
+              "--data", str(corpus_path), "--out", str(out), "--no-progress"])
     assert exit_info.value.code == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: quantum head failed on device 'aer'")
     assert "simulator exploded" in err[0] and "Traceback" not in err[0]
-    assert not (out / "results.json").exists()
+    results = json.loads((out / "results.json").read_text())
+    assert results["status"] == "failed" and results["runs"] == []

@@ -11,7 +11,7 @@ import pytest
 
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import load_dataset
-from qgpt_jax.train import train
+from qgpt_jax.engine import train
 
 SEED_REPORTED_LOSS = 2.7006  # ../shared/seed/results.md, classical model at this preset
 

@@ -1,4 +1,5 @@
-"""qgpt_jax.train: determinism, learning, optimizer, pure step, fused steps, measurements."""
+"""qgpt_jax.train and the engine's loop: determinism, learning, optimizer, pure step, fused steps,
+measurements."""
 
 from __future__ import annotations
 
@@ -14,13 +15,12 @@ from flax import traverse_util
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import get_batch
 from qgpt_jax.model import circuits_per_forward, count_params, init
+from qgpt_jax.engine import chunk_plan, train
 from qgpt_jax.train import (
     RunKeys,
-    chunk_length,
     create_state,
     make_optimizer,
     param_labels,
-    train,
     train_step,
 )
 
@@ -59,8 +59,8 @@ def test_same_seed_gives_identical_losses(runs):
     assert len(base.step_losses) == ITERS
     assert base.step_losses == again.step_losses
     assert base.evals == again.evals
-    for a, b in zip(jax.tree_util.tree_leaves(base.state.params),
-                    jax.tree_util.tree_leaves(again.state.params), strict=True):
+    for a, b in zip(jax.tree_util.tree_leaves(base.params),
+                    jax.tree_util.tree_leaves(again.params), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -94,7 +94,7 @@ def test_train_result_fields(runs, model_config, train_config):
     assert [e["step"] for e in result.evals] == [0, 50, 100]
     assert set(result.evals[0]) == {"step", "train_loss", "val_loss"}
     assert result.final == result.evals[-1]
-    assert int(result.state.step) == ITERS
+    assert result.step == ITERS
     assert result.params_count == count_params(
         jax.eval_shape(lambda: init(model_config, jax.random.key(0))))
     assert result.compile_s > 0
@@ -121,18 +121,25 @@ def test_zero_iterations_only_evaluate(model_config, train_config, dataset):
                    progress=False)
     assert result.step_losses == []
     assert [e["step"] for e in result.evals] == [0]
-    assert int(result.state.step) == 0
+    assert result.step == 0
 
 
 @pytest.mark.parametrize(
-    "steps_per_call, eval_interval, max_iters, expected",
-    [(50, 10, 4, 2), (5, 50, 100, 5), (1, 50, 100, 1), (50, 100, 1000, 50), (50, 100, 0, 50),
-     (50, 10, 25, 5)],
+    "start, stop, max_steps, every, expected",
+    [(0, 4, 50, (10,), [4]), (0, 100, 5, (50,), [5] * 20), (0, 999, 50, (100,), None),
+     (0, 25, 5, (10,), [5, 5, 5, 5, 5]), (0, 25, 50, (10,), [10, 10, 5]),
+     (30, 100, 50, (50, 20), [10, 10, 10, 20, 20]), (0, 0, 50, (10,), [])],
 )
-def test_chunk_length_divides_interval_and_run(steps_per_call, eval_interval, max_iters, expected):
-    tc = TrainConfig(steps_per_call=steps_per_call, eval_interval=eval_interval,
-                     max_iters=max_iters)
-    assert chunk_length(tc) == expected
+def test_chunk_plan_fuses_any_run_length(start, stop, max_steps, every, expected):
+    lengths = chunk_plan(start, stop, max_steps, every)
+    assert sum(lengths) == stop - start and all(0 < n <= max_steps for n in lengths)
+    if expected is not None:
+        assert lengths == expected
+    else:  # 999 steps, evaluations every 100: nine full intervals of 2 calls, then 50 and 49
+        assert lengths == [50] * 19 + [49]
+    ends = np.cumsum(lengths) + start
+    for n in every:  # every evaluation or checkpoint step ends a call
+        assert set(range(n, stop, n)) - set(range(start + 1)) <= set(ends.tolist())
 
 
 # --- quantum run ---------------------------------------------------------------------------------
@@ -153,7 +160,7 @@ def test_enhance_run_counts_circuits_from_shapes(tiny_model_config, tiny_train_c
     # Gradients reached every quantum parameter: they moved by far more than weight decay alone
     # would move them (Adam's steps are about learning_rate each).
     init_params = traverse_util.flatten_dict(init(mc, RunKeys.from_seed(tc.seed).init))
-    trained = traverse_util.flatten_dict(result.state.params)
+    trained = traverse_util.flatten_dict(result.params)
     decay = (1 - tc.learning_rate * tc.weight_decay) ** tc.max_iters
     for name in ("circuit_weights", "angle_projection", "quantum_scale"):
         path = ("block_0", "sa", "quantum_heads", name)
@@ -254,7 +261,7 @@ def test_without_quantum_learning_rate_all_parameters_share_one(enhance_shapes):
 def test_train_step_is_pure(model_config, dataset):
     tc = TrainConfig.from_preset("tiny")
     keys = RunKeys.from_seed(0)
-    state = create_state(model_config, tc, keys.init)
+    state = create_state(model_config, tc, 0)
     params_before = jax.tree_util.tree_map(np.array, state.params)
     batch = get_batch(dataset.tokens, keys.data, tc.batch_size, model_config.block_size)
     step = jax.jit(train_step)

@@ -138,7 +138,12 @@ class CircuitExecutor:
     """Runs the attention circuit for a batch of angle vectors on one device; counts executions."""
 
     def __init__(
-        self, n_qubits: int, device: str, shots: int | None, noise: str | None, threads: int | None
+        self,
+        n_qubits: int,
+        device: str = "default.qubit",
+        shots: int | None = None,
+        noise: str | None = None,
+        threads: int | None = None,
     ):
         self.n_qubits = n_qubits
         self.spec = DEVICES[device]
