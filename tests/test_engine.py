@@ -29,7 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 def test_seeds_as_one_program_match_each_seed_alone(kind, tiny_model_config, dataset):
     """Every seed of a vmapped group sees exactly its own batches and dropout masks."""
     mc = dataclasses.replace(tiny_model_config, attention=kind, dropout=0.1)
-    tc = TrainConfig.from_preset("tiny", max_iters=200, eval_interval=100, steps_per_call=50)
+    # The learning rate of the seed preset (tiny's 1e-2 amplifies float rounding chaotically).
+    tc = TrainConfig.from_preset("tiny", max_iters=200, eval_interval=100, steps_per_call=50,
+                                 learning_rate=1e-3)
     together = train_seeds(mc, tc, [0, 1], dataset, progress=False)
     assert [r.seed for r in together] == [0, 1]
     assert together[0].step_losses != together[1].step_losses
