@@ -19,9 +19,9 @@ import pytest
 from experiments import compare as compare_cli
 from experiments import generate as generate_cli
 from qgpt_jax.checkpoint import load_checkpoint, load_metadata
+from qgpt_jax.engine import train_seeds
 from qgpt_jax.generate import generate
 from qgpt_jax.model import count_params, init
-from qgpt_jax.engine import train, train_seeds
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_FIELDS = {"model", "seed", "params", "iters", "train_loss", "val_loss", "tokens_per_s",

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from qgpt_jax.config import ModelConfig, TrainConfig
+from qgpt_jax.engine import train
 from qgpt_jax.errors import QuantumExecutionError
 from qgpt_jax.model import GPT, init
 from qgpt_jax.quantum.aer import BatchedAerCircuit
-from qgpt_jax.engine import train
 from qgpt_jax.train import cross_entropy
 
 # Small enough for pennylane-qiskit's per-circuit overhead: 2 qubits, 2 positions, 1 sequence.

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from qgpt_jax.config import ModelConfig, TrainConfig
+from qgpt_jax.engine import train
 from qgpt_jax.evaluation import evaluate_components, without_quantum_contribution
 from qgpt_jax.model import init
-from qgpt_jax.engine import train
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from flax import traverse_util
 
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import get_batch
-from qgpt_jax.model import circuits_per_forward, count_params, init
 from qgpt_jax.engine import chunk_plan, train
+from qgpt_jax.model import circuits_per_forward, count_params, init
 from qgpt_jax.train import (
     RunKeys,
     create_state,
