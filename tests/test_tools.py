@@ -1,5 +1,6 @@
 """The tools beside training: benchmark, component evaluation, circuit drawing, profile summary."""
 
+import dataclasses
 import json
 
 import jax
@@ -8,8 +9,10 @@ import pytest
 
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.engine import train
+from qgpt_jax.errors import ConfigError
 from qgpt_jax.evaluation import evaluate_components, without_quantum_contribution
 from qgpt_jax.model import init
+from qgpt_jax.train import RunKeys
 
 
 @pytest.fixture(scope="module")
@@ -44,18 +47,29 @@ def test_bench_writes_one_entry_per_model_and_device(corpus_path, tmp_path, caps
 
 def test_evaluate_components(enhance_config, dataset):
     key = jax.random.key(0)
-    params = init(enhance_config, key)
-    idx = dataset.tokens[None, : enhance_config.block_size]
-    targets = dataset.tokens[None, 1 : enhance_config.block_size + 1]
-    result = evaluate_components(enhance_config, params, idx, targets, key)
+    params = init(enhance_config, RunKeys.from_seed(0).init)  # what a run with seed 0 starts from
+    tc = TrainConfig.from_preset("tiny", eval_iters=3)
+    result = evaluate_components(enhance_config, tc, params, dataset, key)
     heads = result["heads"]
     assert heads["classical_output_shape"] == heads["quantum_output_shape"]
     assert heads["mean_abs_difference"] > 0
     assert heads["classical_s"] > 0 and heads["quantum_s"] > 0
     model = result["model"]
     on, off = model["loss_quantum_on"], model["loss_quantum_off"]
+    assert model["eval_batches"] == 3
     assert model["difference"] == pytest.approx(on - off)
     assert model["difference"] != 0
+    # Fresh weights predict about uniformly; the quantum-on loss is the engine's estimate.
+    assert abs(on - np.log(dataset.tokenizer.vocab_size)) < 0.5
+    trained = train(enhance_config, dataclasses.replace(tc, max_iters=0), dataset, progress=False)
+    assert on == pytest.approx(trained.final["val_loss"], abs=1e-6)
+
+
+def test_evaluate_components_rejects_a_classical_model(enhance_config, dataset):
+    classical = dataclasses.replace(enhance_config, attention="classical")
+    params = init(classical, jax.random.key(0))
+    with pytest.raises(ConfigError, match="needs a quantum model"):
+        evaluate_components(classical, TrainConfig(), params, dataset, jax.random.key(0))
 
 
 def test_without_quantum_contribution_zeroes_only_the_scales(enhance_config):
