@@ -110,13 +110,18 @@ def main_guard(func):
 SMALL_MODEL_XLA_FLAGS = ("--xla_cpu_multi_thread_eigen=false",)
 
 
-def configure_xla() -> None:
+def configure_xla(host_devices: int = 1) -> None:
     """Add this project's XLA CPU flags to ``$XLA_FLAGS`` unless the user already set them.
 
-    Must run before JAX initialises its backend, so entry points call it before importing JAX.
+    ``host_devices`` > 1 splits the CPU into that many XLA devices (each runs on its own thread),
+    so that a ``--mesh`` can spread seeds or batches over the cores. Must run before JAX creates
+    its CPU backend: importing JAX does not, the first computation or device query does.
     """
     flags = os.environ.get("XLA_FLAGS", "")
-    for flag in SMALL_MODEL_XLA_FLAGS:
+    wanted = list(SMALL_MODEL_XLA_FLAGS)
+    if host_devices > 1:
+        wanted.append(f"--xla_force_host_platform_device_count={host_devices}")
+    for flag in wanted:
         if flag.split("=")[0] not in flags:
             flags = f"{flags} {flag}".strip()
     os.environ["XLA_FLAGS"] = flags
@@ -170,14 +175,17 @@ def setup_runtime(args: argparse.Namespace | None = None):
     touched a device yet), a multi-process run joins before any computation, then the
     compilation cache is switched on. Returns the device mesh of ``--mesh`` (or ``None``).
     """
-    configure_xla()
+    from qgpt_jax.parallel import MeshSpec, initialize_distributed, make_mesh
+
+    spec = MeshSpec.parse(args.mesh) if getattr(args, "mesh", None) else None
+    multi_process = getattr(args, "coordinator", None) or os.environ.get("JAX_COORDINATOR_ADDRESS")
+    # On one host, a mesh over the CPU gets as many CPU devices as it names.
+    configure_xla(spec.size if spec is not None and not multi_process else 1)
     quiet_libraries()
     if args is None:
         return None
     from qgpt_jax import compile_cache
-    from qgpt_jax.parallel import MeshSpec, initialize_distributed, make_mesh
 
-    spec = MeshSpec.parse(args.mesh) if getattr(args, "mesh", None) else None
     initialize_distributed(
         getattr(args, "coordinator", None),
         getattr(args, "num_processes", None),

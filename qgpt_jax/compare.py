@@ -179,12 +179,9 @@ def compare(
     configs = {m: dataclasses.replace(mc, attention=m) for m in models}  # validates each
     groups = seed_groups(seeds, seeds_in_parallel)
     if mesh is not None:  # fail before training anything, not at the first model that can't
-        for group, config in itertools.product(groups, configs.values()):
+        for config in configs.values():
             check_fits(
-                MeshSpec(**mesh.shape),
-                tc.batch_size,
-                len(group),
-                config.device if config.is_quantum else None,
+                MeshSpec(**mesh.shape), tc.batch_size, config.device if config.is_quantum else None
             )
     if ckpt_every is not None and ckpt_every < 1:
         raise ConfigError(f"--ckpt-every must be a positive number of steps, got {ckpt_every}")

@@ -29,7 +29,14 @@ from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
 from qgpt_jax.errors import CheckpointError, NonFiniteLossError, QuantumExecutionError
 from qgpt_jax.model import circuits_per_forward, count_params
-from qgpt_jax.parallel import MeshSpec, check_fits, is_main_process, to_global, to_host
+from qgpt_jax.parallel import (
+    MeshSpec,
+    check_fits,
+    is_main_process,
+    padded_seed_count,
+    to_global,
+    to_host,
+)
 from qgpt_jax.profiling import summarize_trace
 from qgpt_jax.quantum.devices import DEVICES, executor_scope
 from qgpt_jax.train import build_programs
@@ -140,20 +147,19 @@ class Trainer:
     ):
         self.mc, self.tc, self.seeds = mc, dataclasses.replace(tc, seed=0), list(seeds)
         if mesh is not None:
-            check_fits(
-                MeshSpec(**mesh.shape),
-                tc.batch_size,
-                len(self.seeds),
-                mc.device if mc.is_quantum else None,
-            )
+            check_fits(MeshSpec(**mesh.shape), tc.batch_size, mc.device if mc.is_quantum else None)
+        # On a mesh whose seed axis does not divide the seeds, the last seed is repeated to fill
+        # it; the repeats' results are dropped.
+        padded = padded_seed_count(len(self.seeds), mesh)
+        self.program_seeds = self.seeds + self.seeds[-1:] * (padded - len(self.seeds))
         in_graph = not mc.is_quantum or DEVICES[mc.device].in_graph
         # Host-callback programs call this run's executor: they are built per run, never reused.
         build = build_programs if in_graph else build_programs.__wrapped__
-        self.programs = build(mc, self.tc, len(self.seeds), mesh)
+        self.programs = build(mc, self.tc, len(self.program_seeds), mesh)
         p = self.programs
         self.tokens = to_global(dataset.tokens, p.replicated)
         self.n_train = to_global(np.int32(dataset.n_train), p.replicated)
-        self.seed_array = to_global(np.asarray(self.seeds, np.int32), p.seed_sharding)
+        self.seed_array = to_global(np.asarray(self.program_seeds, np.int32), p.seed_sharding)
         self._scalars: dict[int, jax.Array] = {}
         self._compiled = None
 
@@ -187,12 +193,14 @@ class Trainer:
         state, losses = self._compiled[1](
             state, self.tokens, self.n_train, self.seed_array, self._scalar(n_steps)
         )
-        return state, to_host(losses)[:, :n_steps]  # one host sync per chunk
+        losses = to_host(losses)[: len(self.seeds), :n_steps]  # one host sync per chunk
+        return state, losses
 
     def evaluate(self, state, step: int) -> np.ndarray:
-        return to_host(
-            self._compiled[2](state, self.tokens, self.n_train, self.seed_array, self._scalar(step))
+        losses = self._compiled[2](
+            state, self.tokens, self.n_train, self.seed_array, self._scalar(step)
         )
+        return to_host(losses)[: len(self.seeds)]
 
     @property
     def max_steps(self) -> int:

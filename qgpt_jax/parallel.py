@@ -71,17 +71,12 @@ def make_mesh(spec: MeshSpec):
     return Mesh(np.array(devices[: spec.size]).reshape(spec.seed, spec.data), MESH_AXES)
 
 
-def check_fits(spec: MeshSpec, batch_size: int, n_seeds: int, device: str | None) -> None:
-    """One clear line when the batch, the seeds or the quantum device cannot use the mesh."""
+def check_fits(spec: MeshSpec, batch_size: int, device: str | None) -> None:
+    """One clear line when the batch or the quantum device cannot use the mesh."""
     if batch_size % spec.data:
         raise ConfigError(
             f"batch_size {batch_size} does not divide over the mesh's data axis of {spec.data} "
             f"devices; choose a batch size that is a multiple of {spec.data} or another --mesh"
-        )
-    if n_seeds % spec.seed:
-        raise ConfigError(
-            f"{n_seeds} seeds do not divide over the mesh's seed axis of {spec.seed} devices; "
-            f"train a multiple of {spec.seed} seeds together (--seeds-in-parallel) or change --mesh"
         )
     if device is not None and spec.size > 1:
         from qgpt_jax.quantum.devices import DEVICES
@@ -128,6 +123,15 @@ def is_main_process() -> bool:
     import jax
 
     return jax.process_index() == 0
+
+
+def padded_seed_count(n_seeds: int, mesh) -> int:
+    """Seeds a program runs: ``n_seeds`` rounded up to fill the mesh's seed axis evenly (the
+    padding repeats the last seed and its results are dropped)."""
+    if mesh is None:
+        return n_seeds
+    per_device = -(-n_seeds // mesh.shape["seed"])
+    return per_device * mesh.shape["seed"]
 
 
 def to_global(value, sharding):

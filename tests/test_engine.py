@@ -163,6 +163,12 @@ DATA_PARALLEL = textwrap.dedent("""
         both = train_seeds(mc, tc, [0, 1], dataset, progress=False,
                            mesh=make_mesh(MeshSpec(seed=2, data=2)))
         out[kind] = [[r.step_losses for r in runs] for runs in (one, data, both)]
+    # Three seeds on a seed axis of two devices: padded to four, the repeat dropped.
+    three = train_seeds(mc, tc, [0, 1, 2], dataset, progress=False)
+    padded = train_seeds(mc, tc, [0, 1, 2], dataset, progress=False,
+                         mesh=make_mesh(MeshSpec(seed=2, data=2)))
+    out["padded"] = [[r.seed for r in padded], [r.step_losses for r in three],
+                     [r.step_losses for r in padded]]
     try:
         aer = ModelConfig.from_preset("tiny", attention="enhance", device="aer",
                                       vocab_size=dataset.tokenizer.vocab_size)
@@ -193,6 +199,9 @@ def test_data_parallel_on_four_devices_matches_one_device(corpus_path):
             for a, b in zip(one, sharded, strict=True):
                 assert len(a) == 30
                 np.testing.assert_allclose(a, b, atol=1e-5, rtol=0, err_msg=kind)
+    seeds, three, padded = out["padded"]
+    assert seeds == [0, 1, 2]
+    np.testing.assert_allclose(three, padded, atol=1e-5, rtol=0)
     assert "'aer' runs its circuits in a host callback" in out["aer"]
     assert "batch_size 6 does not divide over the mesh's data axis of 4" in out["odd_batch"]
 
