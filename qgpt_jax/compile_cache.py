@@ -31,8 +31,12 @@ def resolve(location: str | None = None) -> Path | None:
 def enable(location: str | None = None) -> Path | None:
     """Switch the persistent cache on (every program, however fast it compiles) or off."""
     import jax
+    from jax.experimental.compilation_cache import compilation_cache
 
     folder = resolve(location)
+    # JAX opens its cache at the first compilation and keeps that folder; start afresh so that a
+    # process switching folders (a test session, a notebook) really uses the new one.
+    compilation_cache.reset_cache()
     if folder is None:
         jax.config.update("jax_compilation_cache_dir", None)
         return None

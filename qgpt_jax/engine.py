@@ -262,252 +262,203 @@ def train(mc: ModelConfig, tc: TrainConfig, dataset: Dataset, **kwargs) -> Train
     return train_seeds(mc, tc, [tc.seed], dataset, **kwargs)[0]
 
 
-def _record(mc, tc, seeds, dataset, step, step_losses, evals, train_s, forwards, circuits):
-    return {
-        "step": step,
-        "seeds": seeds,
-        "model_config": mc.to_dict(),
-        "train_config": dataclasses.replace(tc, seed=0).to_dict(),
-        "vocab": "".join(dataset.tokenizer.chars),
-        "step_losses": [list(map(float, losses)) for losses in step_losses],
-        "evals": evals,
-        "train_s": train_s,
-        "forwards": forwards,
-        "circuit_executions": circuits,
-    }
+class _RunLoop:
+    """The host side of one run of a model's seeds: what it has done and measured so far."""
 
+    def __init__(self, mc, tc, seeds, dataset, mesh, executor):
+        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
+        self.mc, self.tc, self.seeds, self.dataset = mc, tc, list(seeds), dataset
+        self.executor = executor
+        self.trainer = Trainer(mc, tc, seeds, dataset, mesh)
+        entries_before = cache_entries()
+        self.compile_s = self.trainer.compile()
+        if entries_before is None:
+            self.compile_cache = "off"
+        elif mc.is_quantum and not DEVICES[mc.device].in_graph:
+            self.compile_cache = "not cacheable (host callbacks)"
+        elif cache_entries() > entries_before:
+            self.compile_cache = "miss (compiled)"
+        else:
+            self.compile_cache = "hit (read)"
+        self.state = self.trainer.init()
+        self.step, self.train_s, self.forwards, self.earlier_circuits = 0, 0.0, 0, 0
+        self.step_losses: list[list[float]] = [[] for _ in seeds]
+        self.evals: list[list[dict]] = [[] for _ in seeds]
+        self.resumed_from: int | None = None
+        self.profile: dict = {}
 
-def _train_seeds(
-    mc,
-    tc,
-    seeds,
-    dataset,
-    mesh,
-    progress,
-    profile_dir,
-    description,
-    checkpoints,
-    ckpt_every,
-    resume,
-    executor,
-) -> list[TrainResult]:
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    S, B, T = len(seeds), tc.batch_size, mc.block_size
-    trainer = Trainer(mc, tc, seeds, dataset, mesh)
-    entries_before = cache_entries()
-    compile_s = trainer.compile()
-    entries_after = cache_entries()
-    if entries_before is None:
-        compile_cache = "off"
-    elif mc.is_quantum and not DEVICES[mc.device].in_graph:
-        compile_cache = "not cacheable (host callbacks)"
-    else:
-        compile_cache = "miss (compiled)" if entries_after > entries_before else "hit (read)"
+    def identity(self) -> dict:
+        """What a run checkpoint must match to be resumed by this run."""
+        return {
+            "seeds": self.seeds,
+            "model_config": self.mc.to_dict(),
+            "train_config": dataclasses.replace(self.tc, seed=0).to_dict(),
+            "vocab": "".join(self.dataset.tokenizer.chars),
+        }
 
-    state = trainer.init()
-    step, train_s, forwards, earlier_circuits = 0, 0.0, 0, 0
-    step_losses: list[list[float]] = [[] for _ in seeds]
-    evals: list[list[dict]] = [[] for _ in seeds]
-    resumed_from = None
-    if resume and checkpoints is not None and checkpoints.latest_step() is not None:
+    def record(self) -> dict:
+        """The host record saved beside the train state in a run checkpoint."""
+        return {
+            **self.identity(),
+            "step": self.step,
+            "step_losses": self.step_losses,
+            "evals": self.evals,
+            "train_s": self.train_s,
+            "forwards": self.forwards,
+            "circuit_executions": self.host_circuits(),
+        }
+
+    def restore(self, checkpoints) -> None:
         saved_step, record = checkpoints.record()
-        expected = _record(mc, tc, seeds, dataset, 0, [], [], 0, 0, 0)
-        for key in ("seeds", "model_config", "train_config", "vocab"):
-            if record[key] != expected[key]:
+        for key, value in self.identity().items():
+            if record[key] != value:
                 raise CheckpointError(
                     f"run checkpoint in {checkpoints.directory} was written with another {key} "
                     f"than this run's (another corpus, seeds or configuration); resume with the "
                     f"same ones or start afresh"
                 )
-        state = checkpoints.restore(state, saved_step)
-        step = resumed_from = record["step"]
-        step_losses, evals = record["step_losses"], record["evals"]
-        train_s, forwards = record["train_s"], record["forwards"]
-        earlier_circuits = record["circuit_executions"]
+        self.state = checkpoints.restore(self.state, saved_step)
+        self.step = self.resumed_from = record["step"]
+        self.step_losses, self.evals = record["step_losses"], record["evals"]
+        self.train_s, self.forwards = record["train_s"], record["forwards"]
+        self.earlier_circuits = record["circuit_executions"]
 
-    def evaluate(at: int) -> None:
-        nonlocal forwards
-        losses = trainer.evaluate(state, at)
-        forwards += 2 * tc.eval_iters
-        for i, (train_loss, val_loss) in enumerate(losses):
-            evals[i].append(
-                {"step": at, "train_loss": float(train_loss), "val_loss": float(val_loss)}
+    def evaluate(self) -> None:
+        losses = self.trainer.evaluate(self.state, self.step)
+        self.forwards += 2 * self.tc.eval_iters
+        for evals, (train_loss, val_loss) in zip(self.evals, losses, strict=True):
+            evals.append(
+                {"step": self.step, "train_loss": float(train_loss), "val_loss": float(val_loss)}
             )
 
-    def host_circuits() -> int:
-        measured = executor.executions() if executor is not None else None
-        return 0 if measured is None else earlier_circuits + measured
-
-    def save(at: int) -> None:
-        if checkpoints is not None:
-            record = _record(
-                mc, tc, seeds, dataset, at, step_losses, evals, train_s, forwards, host_circuits()
+    def train(self, n: int, profile_dir: str | None = None) -> None:
+        """``n`` steps in one call; a non-finite loss stops the run (its losses are not kept)."""
+        if profile_dir is not None:
+            jax.profiler.start_trace(profile_dir)
+        start = time.perf_counter()
+        self.state, losses = self.trainer.run(self.state, n)  # the old state is donated
+        self.train_s += time.perf_counter() - start
+        if profile_dir is not None:
+            jax.profiler.stop_trace()
+            self.profile = summarize_trace(profile_dir, steps=n)
+        bad = ~np.isfinite(losses)
+        if bad.any():
+            seed_index, offset = np.argwhere(bad)[0]
+            raise NonFiniteLossError(
+                f"training loss of model {self.mc.attention} seed {self.seeds[seed_index]} "
+                f"became {losses[seed_index, offset]} at step {self.step + offset + 1}; the run "
+                f"stops here",
+                partial=self.results(),
             )
-            checkpoints.save(at, state, record)
+        for mine, new in zip(self.step_losses, losses, strict=True):
+            mine.extend(float(x) for x in new)
+        self.step += n
+        self.forwards += n
 
-    name = description or f"{mc.attention} seeds {','.join(map(str, seeds))}"
+    def host_circuits(self) -> int:
+        measured = self.executor.executions() if self.executor is not None else None
+        return 0 if measured is None else self.earlier_circuits + measured
+
+    def circuit_counts(self) -> dict:
+        """Circuit executions of ONE seed: counted by the device for host devices, from shapes
+        for in-graph simulation."""
+        mc, S = self.mc, len(self.seeds)
+        if self.executor is None:
+            return {}
+        if self.executor.executions() is None:
+            per_forward = circuits_per_forward(mc, self.tc.batch_size, mc.block_size)
+            return {
+                mc.device: self.forwards * per_forward,
+                "counted": "from shapes; backprop gradients "
+                "reuse the forward simulation and add no executions",
+            }
+        return {
+            # Seeds trained together do the same work: the device's count splits evenly.
+            mc.device: self.host_circuits() // S,
+            "counted": f"by the device ({DEVICES[mc.device].diff_method} gradients included; "
+            f"{S} seed(s) in one program, split evenly)",
+        }
+
+    def results(self) -> list[TrainResult]:
+        """One result per seed: its parameters, losses and measurements so far."""
+        params = to_host(self.state.params)
+        S, tokens_per_step = len(self.seeds), self.tc.batch_size * self.mc.block_size
+        steps_trained = len(self.step_losses[0])
+        per_seed = steps_trained * tokens_per_step / self.train_s if self.train_s > 0 else None
+        circuits = self.circuit_counts()
+        results = []
+        for i, seed in enumerate(self.seeds):
+            own = jax.tree_util.tree_map(lambda x, i=i: x[i], params)
+            results.append(
+                TrainResult(
+                    model=self.mc.attention,
+                    seed=seed,
+                    params=own,
+                    step=self.step,
+                    params_count=count_params(own),
+                    step_losses=list(self.step_losses[i]),
+                    evals=list(self.evals[i]),
+                    seed_group=list(self.seeds),
+                    compile_s=self.compile_s,
+                    compile_cache=self.compile_cache,
+                    train_s=self.train_s,
+                    wall_s=time.perf_counter() - self.wall0,
+                    cpu_s=time.process_time() - self.cpu0,
+                    peak_rss_mb=process_peak_rss_mb(),
+                    tokens_per_s=per_seed,
+                    tokens_per_s_all_seeds=per_seed * S if per_seed else None,
+                    circuit_executions=circuits,
+                    profile=self.profile,
+                    resumed_from=self.resumed_from,
+                )
+            )
+        return results
+
+
+def _train_seeds(
+    mc, tc, seeds, dataset, mesh, progress, profile_dir, description, checkpoints, ckpt_every,
+    resume, executor,
+) -> list[TrainResult]:  # fmt: skip
+    run = _RunLoop(mc, tc, seeds, dataset, mesh, executor)
+    if resume and checkpoints is not None and checkpoints.latest_step() is not None:
+        run.restore(checkpoints)
     bar = tqdm(
         total=tc.max_iters,
-        initial=step,
-        desc=name,
+        initial=run.step,
+        desc=description or f"{mc.attention} seeds {','.join(map(str, seeds))}",
         disable=not progress or not is_main_process(),
         unit="step",
         dynamic_ncols=True,
         leave=False,
     )
-    if step == 0:
-        evaluate(0)
-    profile: dict = {}
-    lengths = chunk_plan(step, tc.max_iters, trainer.max_steps, (tc.eval_interval, ckpt_every))
+    if run.step == 0:
+        run.evaluate()
+    every = (tc.eval_interval, ckpt_every)
+    lengths = chunk_plan(run.step, tc.max_iters, run.trainer.max_steps, every)
     for index, n in enumerate(lengths):
-        profiling = profile_dir is not None and index == min(1, len(lengths) - 1)
-        if profiling:
-            jax.profiler.start_trace(profile_dir)
-        t = time.perf_counter()
-        state, losses = trainer.run(state, n)
-        train_s += time.perf_counter() - t
-        if profiling:
-            jax.profiler.stop_trace()
-            profile = summarize_trace(profile_dir, steps=n)
-        bad = ~np.isfinite(losses)
-        if bad.any():
-            seed_index, offset = np.argwhere(bad)[0]
-            partial = _results(
-                mc,
-                seeds,
-                trainer,
-                state,
-                step_losses,
-                evals,
-                S,
-                B,
-                T,
-                step,
-                compile_s,
-                compile_cache,
-                train_s,
-                wall0,
-                cpu0,
-                executor,
-                forwards,
-                earlier_circuits,
-                profile,
-                resumed_from,
-            )
+        profiled = profile_dir is not None and index == min(1, len(lengths) - 1)
+        try:
+            run.train(n, profile_dir if profiled else None)
+        except NonFiniteLossError as exc:
             last = checkpoints.latest_step() if checkpoints is not None else None
             kept = f"the last good checkpoint (step {last}) stays" if last else "no checkpoint"
             raise NonFiniteLossError(
-                f"training loss of model {mc.attention} seed {seeds[seed_index]} became "
-                f"{losses[seed_index, offset]} at step {step + offset + 1}; the run stops here "
-                f"({kept}); lower --learning-rate or check the data",
-                partial=partial,
-            )
-        for i in range(S):
-            step_losses[i].extend(float(x) for x in losses[i])
-        step += n
-        forwards += n
-        if step % tc.eval_interval == 0 or step == tc.max_iters:
-            evaluate(step)
+                f"{exc} ({kept}); lower --learning-rate or check the data", exc.partial
+            ) from None
+        if run.step % tc.eval_interval == 0 or run.step == tc.max_iters:
+            run.evaluate()
             bar.set_postfix_str(
-                "val " + " ".join(f"{e[-1]['val_loss']:.3f}" for e in evals), refresh=False
+                "val " + " ".join(f"{e[-1]['val_loss']:.3f}" for e in run.evals), refresh=False
             )
-        if (ckpt_every and step % ckpt_every == 0) or step == tc.max_iters:
-            save(step)
+        if checkpoints is not None and (
+            (ckpt_every and run.step % ckpt_every == 0) or run.step == tc.max_iters
+        ):
+            checkpoints.save(run.step, run.state, run.record())
         bar.update(n)
     bar.close()
-    if checkpoints is not None and checkpoints.latest_step() != step:
-        save(step)
-    return _results(
-        mc,
-        seeds,
-        trainer,
-        state,
-        step_losses,
-        evals,
-        S,
-        B,
-        T,
-        step,
-        compile_s,
-        compile_cache,
-        train_s,
-        wall0,
-        cpu0,
-        executor,
-        forwards,
-        earlier_circuits,
-        profile,
-        resumed_from,
-    )
-
-
-def _results(
-    mc,
-    seeds,
-    trainer,
-    state,
-    step_losses,
-    evals,
-    S,
-    B,
-    T,
-    step,
-    compile_s,
-    compile_cache,
-    train_s,
-    wall0,
-    cpu0,
-    executor,
-    forwards,
-    earlier_circuits,
-    profile,
-    resumed_from,
-) -> list[TrainResult]:
-    params = to_host(state.params)
-    steps_trained = len(step_losses[0]) if step_losses else 0
-    per_seed_tps = steps_trained * B * T / train_s if train_s > 0 else None
-    if executor is None:
-        circuits = {}
-    elif executor.executions() is None:
-        circuits = {
-            mc.device: forwards * circuits_per_forward(mc, B, T),
-            "counted": "from shapes; backprop gradients "
-            "reuse the forward simulation and add no executions",
-        }
-    else:
-        total = earlier_circuits + executor.executions()
-        circuits = {
-            mc.device: total // S,
-            "counted": f"by the device ({DEVICES[mc.device].diff_method} gradients included; "
-            f"{S} seed(s) in one program, split evenly)",
-        }
-    results = []
-    for i, seed in enumerate(seeds):
-        own = jax.tree_util.tree_map(lambda x, i=i: x[i], params)
-        results.append(
-            TrainResult(
-                model=mc.attention,
-                seed=seed,
-                params=own,
-                step=step,
-                params_count=count_params(own),
-                step_losses=list(step_losses[i]),
-                evals=list(evals[i]),
-                seed_group=list(seeds),
-                compile_s=compile_s,
-                compile_cache=compile_cache,
-                train_s=train_s,
-                wall_s=time.perf_counter() - wall0,
-                cpu_s=time.process_time() - cpu0,
-                peak_rss_mb=process_peak_rss_mb(),
-                tokens_per_s=per_seed_tps,
-                tokens_per_s_all_seeds=per_seed_tps * S if per_seed_tps else None,
-                circuit_executions=circuits,
-                profile=profile,
-                resumed_from=resumed_from,
-            )
-        )
-    return results
+    if checkpoints is not None and checkpoints.latest_step() != run.step:
+        checkpoints.save(run.step, run.state, run.record())
+    return run.results()
 
 
 def run_state_dir(out: str | Path, model: str, seeds: list[int]) -> Path:

@@ -57,6 +57,33 @@ def test_host_devices_count_their_executions(inputs):
     assert CircuitExecutor(N_QUBITS, "default.qubit").executions() is None
 
 
+@pytest.mark.parametrize("device", ["lightning.qubit", "qiskit.aer"])
+def test_host_device_tracker_keeps_totals_not_history(device, inputs):
+    """PennyLane's tracker would keep every result (a default bench grew past 2 GB)."""
+    run = CircuitExecutor(N_QUBITS, device)
+    for _ in range(3):
+        jax.jit(run.__call__)(inputs[0], inputs[1]).block_until_ready()
+    tracker = run.device.tracker
+    assert tracker.history == {}
+    assert tracker.totals["executions"] >= 3 * inputs[0].shape[0] / 2  # broadcast or expanded
+    assert run.executions() == tracker.totals["executions"] + tracker.totals.get("derivatives", 0)
+
+
+def test_executor_scope_gives_each_run_its_own_counts(inputs):
+    config = ModelConfig(attention="enhance", device="lightning.qubit", n_qubits=N_QUBITS)
+    with devices.executor_scope(config) as first:
+        assert devices.executor_for(config) is first
+        jax.jit(first.__call__)(inputs[0], inputs[1]).block_until_ready()
+        with devices.executor_scope(config) as second:
+            assert devices.executor_for(config) is second and second.executions() == 0
+        assert devices.executor_for(config) is first
+    assert first.executions() > 0
+    assert devices.executor_for(config) not in (first, second)  # outside a scope: a new one
+    classical = dataclasses.replace(config, attention="classical")
+    with devices.executor_scope(classical) as none:
+        assert none is None
+
+
 def test_unknown_device_lists_known_ones():
     with pytest.raises(ConfigError, match="known devices: default.qubit, lightning.qubit"):
         ModelConfig(attention="enhance", device="braket.local")

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qgpt_jax import compile_cache
 from qgpt_jax.config import ModelConfig, TrainConfig
-from qgpt_jax.engine import train, train_seeds
+from qgpt_jax.engine import release_compiled, train, train_seeds
 from qgpt_jax.errors import NonFiniteLossError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,6 +48,29 @@ def test_seeds_as_one_program_match_each_seed_alone(kind, tiny_model_config, dat
         assert run.circuit_executions == alone.circuit_executions
         assert run.seed_group == [0, 1] and alone.seed_group == [run.seed]
         assert run.tokens_per_s_all_seeds == pytest.approx(2 * run.tokens_per_s)
+
+
+def test_second_compilation_is_read_from_the_persistent_cache(dataset):
+    """The test session's cache (conftest) is on; a model no other test builds compiles once."""
+    mc = ModelConfig.from_preset("tiny", n_embd=6, vocab_size=dataset.tokenizer.vocab_size)
+    tc = TrainConfig.from_preset("tiny", max_iters=3, eval_interval=3)
+    first = train(mc, tc, dataset, progress=False)
+    release_compiled()  # forget everything compiled in memory, as a new process would
+    second = train(mc, tc, dataset, progress=False)
+    assert first.compile_cache == "miss (compiled)" and second.compile_cache == "hit (read)"
+    assert first.step_losses == second.step_losses
+
+
+def test_compile_cache_location(monkeypatch, tmp_path):
+    monkeypatch.delenv(compile_cache.ENV_VAR, raising=False)
+    assert compile_cache.resolve() == compile_cache.default_location()
+    assert compile_cache.resolve(str(tmp_path)) == tmp_path
+    monkeypatch.setenv(compile_cache.ENV_VAR, "off")
+    assert compile_cache.resolve() is None
+    assert compile_cache.resolve(str(tmp_path)) == tmp_path  # the flag wins
+    monkeypatch.setenv(compile_cache.ENV_VAR, str(tmp_path / "env"))
+    assert compile_cache.resolve() == tmp_path / "env"
+    assert compile_cache.resolve("OFF") is None
 
 
 def test_host_device_counts_each_seed_of_a_group(dataset):
