@@ -73,17 +73,18 @@ def test_compile_cache_location(monkeypatch, tmp_path):
     assert compile_cache.resolve("OFF") is None
 
 
-def test_host_device_counts_each_seed_of_a_group(dataset):
-    """The batched Aer path gets every seed's bindings; each run's count is its own share."""
+@pytest.mark.parametrize("device", ["aer", "lightning.qubit"])
+def test_host_device_counts_each_seed_of_a_group(device, dataset):
+    """Host devices get every seed's bindings; each run's count is its own share."""
     mc = ModelConfig.from_preset(
-        "tiny", attention="enhance", device="aer", vocab_size=dataset.tokenizer.vocab_size
+        "tiny", attention="enhance", device=device, vocab_size=dataset.tokenizer.vocab_size
     )
     tc = TrainConfig.from_preset("tiny", max_iters=2, eval_interval=2, eval_iters=1,
                                  steps_per_call=2)
     together = train_seeds(mc, tc, [0, 1], dataset, progress=False)
     alone = train(mc, tc, dataset, progress=False)
     np.testing.assert_allclose(together[0].step_losses, alone.step_losses, atol=1e-5)
-    assert together[0].circuit_executions["aer"] == alone.circuit_executions["aer"] > 0
+    assert together[0].circuit_executions[device] == alone.circuit_executions[device] > 0
 
 
 def test_non_finite_loss_stops_the_run(tiny_model_config, dataset):
