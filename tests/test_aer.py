@@ -148,11 +148,34 @@ def test_aer_failure_raises_quantum_execution_error(inputs):
         jax.jit(broken)(*inputs).block_until_ready()
 
 
-def test_circuit_resources():
-    generic = circuit_resources(N_QUBITS)
-    assert generic == {"width": 4, "depth": generic["depth"], "two_qubit_gates": 16,
-                       "parameters": N_GATE_ANGLES}
-    assert circuit_resources(N_QUBITS, noise="manila")["two_qubit_gates"] >= 16
+def qiskit_reference_resources(n_qubits: int) -> tuple[int, int]:
+    """Depth and two-qubit gates of Qiskit's own zz_feature_map + real_amplitudes (the circuit
+    the seed built), transpiled to the same basis as the report: an independent construction."""
+    from qiskit import transpile
+    from qiskit.circuit.library import real_amplitudes, zz_feature_map
+
+    circuit = zz_feature_map(n_qubits, reps=1, entanglement="circular").compose(
+        real_amplitudes(n_qubits, reps=2, entanglement="circular")
+    )
+    transpiled = transpile(circuit, basis_gates=["rz", "sx", "x", "cx"], seed_transpiler=0)
+    return transpiled.depth(), transpiled.count_ops().get("cx", 0)
+
+
+@pytest.mark.parametrize("n_qubits", [3, 4, 5])
+def test_circuit_resources_match_qiskits_own_circuit(n_qubits):
+    generic = circuit_resources(n_qubits)
+    depth, two_qubit = qiskit_reference_resources(n_qubits)
+    assert generic["width"] == n_qubits
+    assert generic["two_qubit_gates"] == two_qubit == 4 * n_qubits  # 2 per ZZ pair, 1 per entangler
+    assert generic["depth"] == depth
+    assert generic["parameters"] == n_qubits + n_qubits + 3 * n_qubits  # H-phase, ZZ pairs, RY
+
+
+def test_noise_backend_routing_adds_two_qubit_gates():
+    generic = circuit_resources(N_QUBITS)["two_qubit_gates"]
+    manila = circuit_resources(N_QUBITS, noise="manila")  # a line: circular pairs need swaps
+    assert manila["two_qubit_gates"] > generic and manila["depth"] > circuit_resources(N_QUBITS)[
+        "depth"]
 
 
 def test_vmapped_heads_share_one_job(monkeypatch, inputs):

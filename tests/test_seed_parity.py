@@ -1,28 +1,28 @@
-"""Slow: the seed preset reproduces the original project's reported classical loss (2.70).
+"""Reproduction of the original project's reported losses at its configuration (slow: real corpus).
 
-Runs the real corpus (``$QGPT_DATA``, the cache, or a download) for 1,000 steps on three seeds:
-``nox -s slow``.
+The seed's results.md reports, for the `seed` preset after 1,000 steps, a classical loss of 2.7006
+and a quantum loss of 2.7581 (its quantum head is our `seed` kind), each from a single run. Three
+seeds of ours must average within 0.1 of each.
 """
-
-import dataclasses
 
 import numpy as np
 import pytest
 
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import load_dataset
-from qgpt_jax.engine import train
+from qgpt_jax.engine import train_seeds
 
-SEED_REPORTED_LOSS = 2.7006  # ../shared/seed/results.md, classical model at this preset
+SEED_REPORTED_LOSS = {"classical": 2.7006, "seed": 2.7581}  # ../shared/seed/results.md
 
 
 @pytest.mark.slow
-def test_seed_preset_matches_the_reported_classical_loss():
+@pytest.mark.parametrize("kind", ["classical", "seed"])
+def test_seed_preset_matches_the_reported_loss(kind):
     dataset = load_dataset(block_size=8)
-    config = ModelConfig.from_preset("seed", vocab_size=dataset.tokenizer.vocab_size)
-    losses = [
-        train(config, dataclasses.replace(TrainConfig.from_preset("seed"), seed=seed), dataset,
-              progress=False).final["train_loss"]
-        for seed in (0, 1, 2)
-    ]
-    assert abs(np.mean(losses) - SEED_REPORTED_LOSS) < 0.1, losses
+    config = ModelConfig.from_preset(
+        "seed", attention=kind, vocab_size=dataset.tokenizer.vocab_size
+    )
+    runs = train_seeds(config, TrainConfig.from_preset("seed"), [0, 1, 2], dataset,
+                       progress=False)
+    losses = [run.final["train_loss"] for run in runs]
+    assert abs(np.mean(losses) - SEED_REPORTED_LOSS[kind]) < 0.1, losses
