@@ -29,6 +29,9 @@ FLAG_HELP = {
     "steps_per_call": "training steps fused into one compiled lax.scan call",
     "quantum_learning_rate": "learning rate for circuit weights and quantum scales",
     "max_iters": "training steps per run",
+    "warmup_iters": "steps of linear learning-rate warmup (0: none)",
+    "lr_schedule": "learning rate after warmup: constant or cosine (decays to --min-learning-rate)",
+    "grad_clip": "clip gradients to this global norm (default: no clipping)",
 }
 FLAG_ALIASES = {"aer_threads": ["--threads"], "max_iters": ["--iters"]}
 SKIP_FLAGS = {"seed"}  # --seeds takes its place

@@ -14,6 +14,7 @@ from typing import Any
 from qgpt_jax.errors import ConfigError
 
 ATTENTION_KINDS = ("classical", "seed", "enhance")
+LR_SCHEDULES = ("constant", "cosine")
 
 # Presets give values for fields of both dataclasses; each class takes the fields it owns.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -173,6 +174,14 @@ class TrainConfig:
     eps: float = 1e-8
     quantum_learning_rate: float | None = None
     """Learning rate for circuit weights and quantum scales; ``None`` uses ``learning_rate``."""
+    warmup_iters: int = 0
+    """Steps of linear learning-rate warmup from 0 (0: none, as the original)."""
+    lr_schedule: str = "constant"
+    """After warmup: ``constant`` (the original) or ``cosine`` decay to ``min_learning_rate`` at
+    ``max_iters``."""
+    min_learning_rate: float = 0.0
+    grad_clip: float | None = None
+    """Clip gradients to this global norm before the optimizer (``None``: no clipping)."""
     steps_per_call: int = 50
     """Training steps fused into one compiled ``lax.scan`` call (1 disables fusion)."""
     seed: int = 0
@@ -196,6 +205,22 @@ class TrainConfig:
         _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
         _check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must be in [0, 1)")
         _check(self.eps > 0, f"eps must be positive, got {self.eps}")
+        _check(
+            isinstance(self.warmup_iters, int) and self.warmup_iters >= 0,
+            f"warmup_iters must be a non-negative integer, got {self.warmup_iters!r}",
+        )
+        _check(
+            self.lr_schedule in LR_SCHEDULES,
+            f"unknown lr_schedule {self.lr_schedule!r}; choose one of: {', '.join(LR_SCHEDULES)}",
+        )
+        _check(
+            0 <= self.min_learning_rate <= self.learning_rate,
+            f"min_learning_rate must be in [0, learning_rate], got {self.min_learning_rate}",
+        )
+        _check(
+            self.grad_clip is None or self.grad_clip > 0,
+            f"grad_clip must be positive (omit it for no clipping), got {self.grad_clip}",
+        )
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> TrainConfig:

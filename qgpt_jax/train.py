@@ -85,21 +85,47 @@ def param_labels(params):
     return traverse_util.unflatten_dict(labels)
 
 
+def learning_rate_schedule(tc: TrainConfig, peak: float):
+    """Linear warmup to ``peak`` over ``warmup_iters`` steps, then constant or cosine decay to
+    ``min_learning_rate`` (scaled with ``peak``) at ``max_iters``; a plain float when neither is
+    asked for, as the original."""
+    if tc.warmup_iters == 0 and tc.lr_schedule == "constant":
+        return peak
+    end = tc.min_learning_rate * peak / tc.learning_rate
+    if tc.lr_schedule == "cosine":
+        return optax.warmup_cosine_decay_schedule(
+            0.0, peak, tc.warmup_iters, max(tc.max_iters, tc.warmup_iters + 1), end
+        )
+    return optax.join_schedules(
+        [optax.linear_schedule(0.0, peak, tc.warmup_iters), optax.constant_schedule(peak)],
+        [tc.warmup_iters],
+    )
+
+
 def make_optimizer(tc: TrainConfig) -> optax.GradientTransformation:
-    """AdamW with PyTorch's defaults; quantum parameters may get their own learning rate."""
+    """AdamW with PyTorch's defaults, from named pieces: optional global-norm clipping, the
+    learning-rate schedule, and their own learning rate for quantum parameters if asked."""
 
     def adamw(learning_rate):
         return optax.adamw(
-            learning_rate, b1=tc.beta1, b2=tc.beta2, eps=tc.eps, weight_decay=tc.weight_decay
+            learning_rate_schedule(tc, learning_rate),
+            b1=tc.beta1,
+            b2=tc.beta2,
+            eps=tc.eps,
+            weight_decay=tc.weight_decay,
         )
 
     if tc.quantum_learning_rate is None:
         # One flat parameter vector: a few fused update kernels instead of a few per leaf.
-        return optax.flatten(adamw(tc.learning_rate))
-    return optax.partition(
-        {"classical": adamw(tc.learning_rate), "quantum": adamw(tc.quantum_learning_rate)},
-        param_labels,
-    )
+        optimizer = optax.flatten(adamw(tc.learning_rate))
+    else:
+        optimizer = optax.partition(
+            {"classical": adamw(tc.learning_rate), "quantum": adamw(tc.quantum_learning_rate)},
+            param_labels,
+        )
+    if tc.grad_clip is None:
+        return optimizer
+    return optax.chain(optax.clip_by_global_norm(tc.grad_clip), optimizer)
 
 
 def init_state(mc: ModelConfig, tc: TrainConfig, seed) -> TrainState:

@@ -15,6 +15,7 @@ from flax import traverse_util
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import get_batch
 from qgpt_jax.engine import chunk_plan, train
+from qgpt_jax.errors import ConfigError
 from qgpt_jax.model import circuits_per_forward, count_params, init
 from qgpt_jax.train import (
     RunKeys,
@@ -310,3 +311,78 @@ def test_run_keys_are_deterministic_and_distinct():
                                   jax.random.key_data(b.dropout))
     assert not np.array_equal(jax.random.key_data(RunKeys.from_seed(1).init),
                               jax.random.key_data(a.init))
+
+
+# --- learning-rate schedule and gradient clipping ------------------------------------------------
+
+
+def first_updates(tc: TrainConfig, steps: int, grad: float = 1.0) -> list[float]:
+    """The update of one parameter (weight decay off) for ``steps`` constant gradients."""
+    tx = make_optimizer(tc)
+    params = {"w": jnp.zeros(())}
+    state = tx.init(params)
+    updates = []
+    for _ in range(steps):
+        update, state = tx.update({"w": jnp.asarray(grad)}, state, params)
+        updates.append(float(update["w"]))
+    return updates
+
+
+def test_warmup_then_constant():
+    tc = TrainConfig(learning_rate=0.1, weight_decay=0.0, warmup_iters=4)
+    # Adam's step with a constant gradient is -lr; the learning rate ramps 0, 0.025, ... 0.1.
+    np.testing.assert_allclose(first_updates(tc, 6), [-0.0, -0.025, -0.05, -0.075, -0.1, -0.1],
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_cosine_decays_to_the_minimum():
+    tc = TrainConfig(learning_rate=0.1, weight_decay=0.0, warmup_iters=2, lr_schedule="cosine",
+                     min_learning_rate=0.01, max_iters=10)
+    updates = -np.asarray(first_updates(tc, 11))
+    np.testing.assert_allclose(updates[:3], [0.0, 0.05, 0.1], rtol=1e-5, atol=1e-7)
+    assert all(a >= b for a, b in zip(updates[2:], updates[3:], strict=False))  # decays
+    np.testing.assert_allclose(updates[10], 0.01, rtol=1e-5)  # reaches the minimum at max_iters
+    np.testing.assert_allclose(updates[6], 0.01 + 0.09 * 0.5, rtol=1e-5)  # halfway: the middle
+
+
+def test_default_optimizer_has_no_schedule_and_no_clipping():
+    """The preset that reproduces the original keeps a constant rate and unclipped gradients."""
+    tc = TrainConfig.from_preset("seed")
+    assert (tc.warmup_iters, tc.lr_schedule, tc.grad_clip) == (0, "constant", None)
+    np.testing.assert_allclose(first_updates(dataclasses.replace(tc, weight_decay=0.0), 3),
+                               [-tc.learning_rate] * 3, rtol=1e-4)  # Adam's eps
+
+
+def test_gradient_clipping_by_global_norm():
+    """Clipping happens before Adam: a huge first gradient clipped to norm 1 weighs like a
+    gradient of 1 in Adam's moments, which the second step shows."""
+    tc = TrainConfig(learning_rate=0.1, weight_decay=0.0, grad_clip=1.0)
+    tx = make_optimizer(tc)
+    reference = optax.adamw(0.1, weight_decay=0.0)
+    params = {"a": jnp.zeros(()), "b": jnp.zeros(())}
+    grads = [{"a": jnp.asarray(300.0), "b": jnp.asarray(400.0)},  # norm 500 -> clipped to 1
+             {"a": jnp.asarray(0.3), "b": jnp.asarray(0.4)}]  # norm 0.5 -> unchanged
+    state, ref_state = tx.init(params), reference.init(params)
+    for g in grads:
+        update, state = tx.update(g, state, params)
+        scale = min(1.0, 1.0 / float(optax.global_norm(g)))
+        clipped = {name: value * scale for name, value in g.items()}
+        expected, ref_state = reference.update(clipped, ref_state, params)
+        for name in ("a", "b"):
+            np.testing.assert_allclose(update[name], expected[name], rtol=1e-5)
+    unclipped = make_optimizer(dataclasses.replace(tc, grad_clip=None))
+    s = unclipped.init(params)
+    for g in grads:
+        plain, s = unclipped.update(g, s, params)
+    assert abs(float(plain["a"]) - float(update["a"])) > 1e-3  # clipping changed the result
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("warmup_iters", -1, "warmup_iters must be a non-negative integer"),
+    ("lr_schedule", "linear", "unknown lr_schedule 'linear'; choose one of: constant, cosine"),
+    ("min_learning_rate", 1.0, "min_learning_rate must be in"),
+    ("grad_clip", 0.0, "grad_clip must be positive"),
+])
+def test_schedule_fields_are_validated(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**{field: value})
