@@ -7,6 +7,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from qgpt_jax.cli import main_guard, setup_runtime
 
@@ -31,6 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--top-k", type=int, default=None, help="sample from the k likeliest")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    run = parser.add_argument_group(
+        "where the quantum heads run (default: as the checkpoint was trained)"
+    )
+    run.add_argument(
+        "--device", help="default.qubit, lightning.qubit, qiskit.aer or aer (the batched Aer path)"
+    )
+    run.add_argument("--shots", type=int, help="samples per circuit on Aer devices (default exact)")
+    run.add_argument("--noise", help="fake IBM backend whose noise model Aer uses, e.g. manila")
+    run.add_argument("--threads", type=int, dest="aer_threads", help="threads for Aer")
     return parser
 
 
@@ -47,6 +57,22 @@ def main(argv=None) -> None:
     if args.tokens < 0:
         raise ConfigError(f"--tokens must be >= 0, got {args.tokens}")
     config, params, tokenizer = load_checkpoint(args.checkpoint)
+    how = {
+        name: getattr(args, name)
+        for name in ("device", "shots", "noise", "aer_threads")
+        if getattr(args, name) is not None
+    }
+    if how:
+        if not config.is_quantum:
+            raise ConfigError(
+                f"the checkpoint holds a classical model; --{next(iter(how)).replace('_', '-')} "
+                "only applies to quantum heads"
+            )
+        if "device" in how and how["device"] != config.device and "shots" not in how:
+            how["shots"] = None  # shots of the training device may not exist on the new one
+        if "device" in how and how["device"] != config.device and "noise" not in how:
+            how["noise"] = None
+        config = dataclasses.replace(config, **how)  # validates device, shots and noise
     prompt = tokenizer.encode(args.prompt)
     key = jax.random.key(args.seed) if args.sample else None
     tokens = generate(

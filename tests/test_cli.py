@@ -207,6 +207,36 @@ def test_generate_sampling_is_seeded(comparison, capsys):
     assert capsys.readouterr().out != first
 
 
+def test_generate_runs_a_checkpoint_on_another_device(comparison, capsys):
+    """Trained on default.qubit, generated on the batched Aer path: the same greedy text."""
+    out, _, _, _ = comparison
+    checkpoint = str(out / "checkpoints" / "enhance-seed0")
+    generate_cli.main(["--checkpoint", checkpoint, "--tokens", "12", "All"])
+    here = capsys.readouterr().out
+    generate_cli.main(["--checkpoint", checkpoint, "--tokens", "12", "--device", "aer", "All"])
+    assert capsys.readouterr().out == here
+    generate_cli.main(["--checkpoint", checkpoint, "--tokens", "12", "--device", "aer",
+                       "--shots", "64", "--noise", "manila", "All"])
+    noisy = capsys.readouterr().out
+    assert noisy.startswith("All") and len(noisy) == len(here)
+
+
+@pytest.mark.parametrize(
+    "checkpoint, extra, expected",
+    [("classical-seed0", ["--device", "aer"], "classical model; --device only applies"),
+     ("enhance-seed0", ["--shots", "10"], "computes exact expectation values"),
+     ("enhance-seed0", ["--device", "cirq.simulator"], "unknown quantum device 'cirq.simulator'"),
+     ("enhance-seed0", ["--device", "aer", "--noise", "atlantis"], "atlantis")],
+    ids=["classical", "shots-on-default-qubit", "unknown-device", "unknown-noise"],
+)
+def test_generate_device_flags_are_checked(comparison, capfd, checkpoint, extra, expected):
+    out, _, _, _ = comparison
+    with pytest.raises(SystemExit) as info:
+        generate_cli.main(["--checkpoint", str(out / "checkpoints" / checkpoint), *extra, "A"])
+    assert info.value.code == 2
+    assert expected in assert_one_error_line(capfd, expected)
+
+
 def test_compare_help_runs_as_a_module():
     proc = subprocess.run([sys.executable, "-m", "experiments.compare", "--help"], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
