@@ -29,6 +29,8 @@ from qgpt_jax.report import (
 )
 from qgpt_jax.run_state import RunCheckpoints
 
+RESULTS_SCHEMA_VERSION = 2
+"""Version of ``results.json``'s layout, described by ``qgpt_jax/schemas/results.schema.json``."""
 SAMPLE_PROMPT = "\n"  # the seed generated from a single newline
 SAMPLE_TOKENS = 120  # the seed's sample length
 
@@ -192,6 +194,7 @@ def compare(
     earlier = load_results(out).get("runs", []) if resume else []
     done = {(r["model"], r["seed"]): r for r in earlier if r.get("status") == "done"}
     results = {
+        "schema_version": RESULTS_SCHEMA_VERSION,
         "status": "running",
         "config": {
             "preset": preset,

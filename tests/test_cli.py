@@ -87,6 +87,27 @@ def test_results_json_layout(comparison, dataset):
     assert env["jax_backend"] == jax.default_backend()
 
 
+def test_results_json_follows_its_schema(comparison):
+    """A real report validates against the JSON Schema shipped in the package."""
+    from importlib import resources
+
+    import jsonschema
+
+    _, results, _, _ = comparison
+    schema = json.loads(
+        resources.files("qgpt_jax").joinpath("schemas/results.schema.json").read_text()
+    )
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(results, schema)
+    assert results["schema_version"] == 2 and results["status"] == "done"
+    broken = {**results, "status": "finished"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+    without_runs_status = {**results, "runs": [{**results["runs"][0], "status": "maybe"}]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(without_runs_status, schema)
+
+
 def test_every_run_is_reported(comparison, tiny_model_config):
     _, results, _, _ = comparison
     runs = results["runs"]
