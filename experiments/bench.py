@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from qgpt_jax.cli import (
+    ArgumentParser,
     add_config_flags,
     add_engine_flags,
     add_preset_flag,
@@ -20,7 +21,7 @@ from qgpt_jax.cli import (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m experiments.bench",
         description="Measure training tokens/s (compile excluded) and circuits/s for each model "
         "and device in one process, and the bindings/s of a bare Aer job of the same circuit. "

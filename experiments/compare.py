@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from qgpt_jax.cli import (
+    ArgumentParser,
     add_config_flags,
     add_engine_flags,
     add_preset_flag,
@@ -24,7 +25,7 @@ DEFAULT_SEEDS = "0,1,2"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m experiments.compare",
         description="Train each model once per seed on the same batches, then write "
         "OUT/results.md, OUT/results.json, OUT/loss_curves.png and a checkpoint per run.",
@@ -87,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=120,
         help="greedy sample length per run, as the seed's 120 (default); each token is a forward "
         "pass, so lower it for slow quantum devices",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write into an output folder that already holds a report (it is replaced)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_engine_flags(parser)
@@ -159,6 +165,7 @@ def main(argv=None) -> None:
         ckpt_every=args.ckpt_every,
         keep_checkpoints=args.keep_checkpoints,
         resume=bool(args.resume),
+        force=args.force,
     )
     for model, stats in results["summary"].items():
         print(summary_line(model, stats))

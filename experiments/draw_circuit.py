@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 
-from qgpt_jax.cli import main_guard, setup_runtime
+from qgpt_jax.cli import ArgumentParser, main_guard, setup_runtime
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m experiments.draw_circuit",
         description="Write OUT/quantum_attention_circuit.txt and .png: Qiskit's ZZ feature map "
         "(reps 1, circular) and RealAmplitudes (reps 2, circular), measured as <Z...Z>.",

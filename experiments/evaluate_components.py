@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from qgpt_jax.cli import (
+    ArgumentParser,
     add_config_flags,
     add_preset_flag,
     main_guard,
@@ -20,7 +21,7 @@ from qgpt_jax.config import ModelConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m experiments.evaluate_components",
         description="Compare a classical and a quantum attention head on the same deterministic "
         "input (shapes, mean absolute difference, median time per call), then a quantum model's "
@@ -38,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", help="also write the results to this JSON file")
     add_config_flags(parser, classes=(ModelConfig,))
     return parser
+
+
+RUN_FIELDS = ("device", "shots", "noise", "aer_threads")
+"""Flags that say where a checkpoint's quantum heads run, not what the model is."""
 
 
 @main_guard
@@ -58,19 +63,30 @@ def main(argv=None) -> None:
     from qgpt_jax.report import atomic_write_json
 
     key = jax.random.key(args.seed)
+    tokenizer = None
     if args.checkpoint:
-        config, params, _ = load_checkpoint(args.checkpoint)
+        config, params, tokenizer = load_checkpoint(args.checkpoint)
         if not config.is_quantum:
             raise ConfigError("the checkpoint holds a classical model; pass a quantum one")
+        given = overrides_for(ModelConfig, args)
+        how = {k: given.pop(k) for k in RUN_FIELDS if k in given}  # where it runs may change
+        clash = {k: v for k, v in given.items() if getattr(config, k) != v}
+        if clash:
+            name, value = next(iter(clash.items()))
+            raise ConfigError(
+                f"the checkpoint was trained with {name}={getattr(config, name)!r}, not {value!r}; "
+                f"drop --{name.replace('_', '-')} (a checkpoint runs with its own architecture)"
+            )
+        config = dataclasses.replace(config, **how)
     else:
         overrides = overrides_for(ModelConfig, args)
         overrides.setdefault("attention", "enhance")
         config = ModelConfig.from_preset(args.preset, **overrides)
         if not config.is_quantum:
             raise ConfigError("--attention must be a quantum kind: seed or enhance")
-    dataset = load_dataset(args.data, block_size=config.block_size)
-    config = dataclasses.replace(config, vocab_size=dataset.tokenizer.vocab_size)
+    dataset = load_dataset(args.data, block_size=config.block_size, tokenizer=tokenizer)
     if not args.checkpoint:
+        config = dataclasses.replace(config, vocab_size=dataset.tokenizer.vocab_size)
         params = init(config, key)
     tc = TrainConfig.from_preset(args.preset)
     result = evaluate_components(config, tc, params, dataset, key, seed=args.seed)

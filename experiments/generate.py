@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from qgpt_jax.cli import main_guard, setup_runtime
+from qgpt_jax.cli import ArgumentParser, main_guard, setup_runtime
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m experiments.generate",
         description="Continue a prompt with a trained model (evaluation mode, no dropout).",
     )

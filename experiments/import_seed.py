@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qgpt_jax.cli import main_guard, setup_runtime
+from qgpt_jax.cli import ArgumentParser, main_guard, setup_runtime
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m experiments.import_seed",
         description="Read a checkpoint saved by the original PyTorch project (torch.save of "
         "model_state_dict, vocab_size, model_type, meta) and write OUT/checkpoint.msgpack. "

@@ -37,6 +37,13 @@ FLAG_ALIASES = {"aer_threads": ["--threads"], "max_iters": ["--iters"]}
 SKIP_FLAGS = {"seed"}  # --seeds takes its place
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line (the problem and where help is), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message}; see {self.prog} --help\n")
+
+
 def _flag_type(tp):
     """The argparse type of a field annotation: ``int | None`` -> ``int``."""
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:

@@ -168,6 +168,7 @@ def compare(
     ckpt_every: int | None = None,
     keep_checkpoints: int = 2,
     resume: bool = False,
+    force: bool = False,
 ) -> dict:
     """Train every model over every seed, then write ``results.json``, ``results.md``, a plot.
 
@@ -189,6 +190,11 @@ def compare(
         raise ConfigError(f"--ckpt-every must be a positive number of steps, got {ckpt_every}")
     out = Path(out)
     main = is_main_process()
+    if not resume and not force and (out / "results.json").exists():
+        raise ConfigError(
+            f"{out} already holds a report; continue it with --resume {out}, replace it with "
+            f"--force, or choose another --out"
+        )
     if main:
         ensure_writable(out)
     earlier = load_results(out).get("runs", []) if resume else []

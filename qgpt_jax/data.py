@@ -96,6 +96,11 @@ def read_corpus(path: str | os.PathLike | None = None, min_chars: int = 100) -> 
             f"corpus file {resolved} is not UTF-8 text (bad byte at offset {exc.start}); "
             f"point --data at a UTF-8 text file"
         ) from None
+    if "\x00" in text:
+        raise DataError(
+            f"corpus file {resolved} holds NUL bytes, so it is binary, not text; point --data at "
+            f"a UTF-8 text file"
+        )
     if len(text) < min_chars:
         raise DataError(
             f"corpus file {resolved} has {len(text)} characters, need at least {min_chars}; "
@@ -149,11 +154,25 @@ class Dataset:
         return {"train": (0, self.n_train), "val": (self.n_train, int(self.tokens.shape[0]))}[split]
 
 
-def load_dataset(path: str | os.PathLike | None = None, block_size: int = 8) -> Dataset:
-    """Read, tokenise and split the corpus 90/10 into train and validation."""
+def load_dataset(
+    path: str | os.PathLike | None = None,
+    block_size: int = 8,
+    tokenizer: CharTokenizer | None = None,
+) -> Dataset:
+    """Read, tokenise and split the corpus 90/10 into train and validation.
+
+    ``tokenizer`` (a checkpoint's) replaces the corpus's own vocabulary; a corpus character
+    outside it is an error naming the character.
+    """
     text = read_corpus(path)
-    tokenizer = CharTokenizer.from_text(text)
-    ids = np.asarray(tokenizer.encode(text), dtype=np.int32)
+    if tokenizer is None:
+        tokenizer = CharTokenizer.from_text(text)
+    try:
+        ids = np.asarray(tokenizer.encode(text), dtype=np.int32)
+    except DataError as exc:
+        raise DataError(
+            f"corpus {resolve_corpus(path)} does not fit the checkpoint's vocabulary ({exc})"
+        ) from None
     n_train = int(TRAIN_FRACTION * len(ids))
     n_val = len(ids) - n_train
     if min(n_train, n_val) <= block_size + 1:

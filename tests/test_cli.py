@@ -268,35 +268,6 @@ def test_compare_help_runs_as_a_module():
 # --- bad input -----------------------------------------------------------------------------------
 
 
-def _write(path: Path, payload: bytes) -> Path:
-    path.write_bytes(payload)
-    return path
-
-
-BAD_COMPARE = {
-    # name: (extra argv given (tmp_path, corpus), expected text in the error line)
-    "missing-corpus": (lambda t, c: ["--data", str(t / "missing.txt")], "does not exist"),
-    "empty-corpus": (lambda t, c: ["--data", str(_write(t / "empty.txt", b""))], "is empty"),
-    "non-utf8-corpus": (
-        lambda t, c: ["--data", str(_write(t / "latin.txt", "Señor ".encode("latin-1") * 50))],
-        "not UTF-8"),
-    "unknown-preset": (lambda t, c: ["--data", str(c), "--preset", "huge"], "unknown preset"),
-    "unknown-model": (lambda t, c: ["--data", str(c), "--models", "classical,quantum"],
-                      "unknown model quantum"),
-    "bad-seeds": (lambda t, c: ["--data", str(c), "--seeds", "0,one"], "--seeds"),
-    "invalid-config": (lambda t, c: ["--data", str(c), "--preset", "seed", "--n-head", "3"],
-                       "divisible by n_head (3)"),
-    "unknown-device": (lambda t, c: ["--data", str(c), "--models", "enhance", "--device", "qpu"],
-                       "unknown quantum device 'qpu'"),
-    "shots-on-exact-device": (
-        lambda t, c: ["--data", str(c), "--models", "enhance", "--shots", "100"],
-        "exact expectation values"),
-    "unwritable-out": (
-        lambda t, c: ["--data", str(c), "--out", str(_write(t / "a-file", b"x") / "out")],
-        "cannot write to output folder"),
-}
-
-
 def assert_one_error_line(capfd, expected: str) -> str:
     captured = capfd.readouterr()
     lines = captured.err.splitlines()
@@ -304,22 +275,6 @@ def assert_one_error_line(capfd, expected: str) -> str:
     assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
     assert "Traceback" not in captured.err + captured.out
     return lines[0]
-
-
-@pytest.mark.parametrize("case", list(BAD_COMPARE))
-def test_compare_bad_input_exits_2_with_one_line(tmp_path, corpus_path, capfd, case):
-    extra, expected = BAD_COMPARE[case]
-    out = tmp_path / "results"
-    argv = ["--preset", "tiny", "--iters", "2", "--no-progress", *extra(tmp_path, corpus_path)]
-    if "--out" not in argv:
-        argv += ["--out", str(out)]
-    with pytest.raises(SystemExit) as info:
-        compare_cli.main(argv)
-    assert info.value.code == 2
-    assert_one_error_line(capfd, expected)
-    assert files_under(out) == []  # no partial results
-    if case == "unwritable-out":
-        assert (tmp_path / "a-file").read_bytes() == b"x"
 
 
 def test_generate_out_of_vocabulary_prompt(comparison, capfd):
