@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
         "pass, so lower it for slow quantum devices",
     )
     parser.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="also write each run's metrics as TensorBoard event files, one folder per model and "
+        "seed (open with tensorboard --logdir DIR)",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="write into an output folder that already holds a report (it is replaced)",
@@ -166,6 +172,7 @@ def main(argv=None) -> None:
         keep_checkpoints=args.keep_checkpoints,
         resume=bool(args.resume),
         force=args.force,
+        tensorboard_dir=args.tensorboard,
     )
     for model, stats in results["summary"].items():
         print(summary_line(model, stats))

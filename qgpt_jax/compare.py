@@ -28,6 +28,7 @@ from qgpt_jax.report import (
     sample_difference,
 )
 from qgpt_jax.run_state import RunCheckpoints
+from qgpt_jax.tensorboard import write_run as write_tensorboard_run
 
 RESULTS_SCHEMA_VERSION = 2
 """Version of ``results.json``'s layout, described by ``qgpt_jax/schemas/results.schema.json``."""
@@ -169,6 +170,7 @@ def compare(
     keep_checkpoints: int = 2,
     resume: bool = False,
     force: bool = False,
+    tensorboard_dir: str | None = None,
 ) -> dict:
     """Train every model over every seed, then write ``results.json``, ``results.md``, a plot.
 
@@ -176,7 +178,8 @@ def compare(
     ``results.json`` is rewritten atomically after every finished group with a ``status``
     (``running``, ``done``, ``failed``, ``interrupted``). With ``resume``, groups already done in
     ``out/results.json`` are kept, and an interrupted group continues from its newest run
-    checkpoint (written every ``ckpt_every`` steps into ``out/state/``).
+    checkpoint (written every ``ckpt_every`` steps into ``out/state/``). With
+    ``tensorboard_dir``, each finished run's metrics also go to TensorBoard event files there.
     """
     mc = dataclasses.replace(mc, vocab_size=dataset.tokenizer.vocab_size)
     configs = {m: dataclasses.replace(mc, attention=m) for m in models}  # validates each
@@ -281,6 +284,8 @@ def compare(
                 else:
                     run = run_entry(config, tc, result)
                 results["runs"].append(run)
+                if tensorboard_dir and main:
+                    write_tensorboard_run(tensorboard_dir, run)
                 log(
                     f"{model} seed {result.seed}: train {run['train_loss']:.4f}  val "
                     f"{run['val_loss']:.4f}  {run['tokens_per_s'] or 0:,.0f} tokens/s "

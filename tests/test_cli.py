@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 import jax
+import numpy as np
 import pytest
 
 from experiments import compare as compare_cli
@@ -47,7 +48,8 @@ def comparison(tmp_path_factory, corpus_path):
     """``python -m experiments.compare`` for two models and two seeds on the tiny preset."""
     out = tmp_path_factory.mktemp("compare") / "out"
     argv = ["--preset", "tiny", "--iters", "4", "--models", "classical,enhance",
-            "--seeds", "0,1", "--data", str(corpus_path), "--out", str(out), "--no-progress"]
+            "--seeds", "0,1", "--data", str(corpus_path), "--out", str(out), "--no-progress",
+            "--tensorboard", str(out.parent / "tensorboard")]
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         compare_cli.main(argv)
@@ -70,6 +72,37 @@ def test_compare_writes_the_report_files(comparison):
     assert f"report: {out / 'results.md'}" in stdout
     assert "classical: train" in stdout and "enhance: train" in stdout
     assert "error" not in stderr.lower()
+
+
+def read_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    """Scalars of the TensorBoard event files in ``folder`` (TFRecord framing, Event protos)."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    scalars: dict[str, list[tuple[int, float]]] = {}
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        data = path.read_bytes()
+        position = 0
+        while position < len(data):
+            (length,) = struct.unpack("<Q", data[position : position + 8])
+            event = event_pb2.Event.FromString(data[position + 12 : position + 12 + length])
+            position += 12 + length + 4
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return scalars
+
+
+def test_tensorboard_event_files_hold_each_runs_metrics(comparison):
+    out, results, _, _ = comparison
+    for run in results["runs"]:
+        scalars = read_scalars(out.parent / "tensorboard" / f"{run['model']}-seed{run['seed']}")
+        steps = scalars["train/step_loss"]
+        assert [s for s, _ in steps] == list(range(1, len(run["step_losses"]) + 1))
+        np.testing.assert_allclose([v for _, v in steps], run["step_losses"], rtol=1e-6)
+        assert [s for s, _ in scalars["eval/val_loss"]] == [e["step"] for e in run["evals"]]
+        np.testing.assert_allclose([v for _, v in scalars["eval/val_loss"]],
+                                   [e["val_loss"] for e in run["evals"]], rtol=1e-6)
 
 
 def test_results_json_layout(comparison, dataset):
