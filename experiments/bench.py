@@ -30,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_preset_flag(parser)
     parser.add_argument(
         "--models",
-        default="classical,seed,enhance",
-        help="comma-separated head kinds (default: classical,seed,enhance)",
+        default="classical,original,enhance",
+        help="comma-separated head kinds (default: classical,original,enhance)",
     )
     parser.add_argument(
         "--devices",

@@ -20,7 +20,7 @@ from qgpt_jax.cli import (
     setup_runtime,
 )
 
-DEFAULT_MODELS = "classical,seed,enhance"
+DEFAULT_MODELS = "classical,original,enhance"
 DEFAULT_SEEDS = "0,1,2"
 
 
@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_preset_flag(parser)
     parser.add_argument(
         "--models",
-        help="comma-separated head kinds: classical, seed (the original's quantum head), "
+        help="comma-separated head kinds: classical, original (the original project's quantum "
+        "head), "
         f"enhance (causal per-token quantum head) (default: {DEFAULT_MODELS})",
     )
     parser.add_argument(

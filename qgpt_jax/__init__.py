@@ -3,7 +3,7 @@
 The names a user scripts against::
 
     import jax, qgpt_jax
-    config = qgpt_jax.ModelConfig.from_preset("seed", attention="enhance")
+    config = qgpt_jax.ModelConfig.from_preset("original", attention="enhance")
     params = qgpt_jax.init(config, jax.random.key(0))
     logits = qgpt_jax.forward(config, params, idx)        # (B, T, vocab), evaluation mode
     config, params, tokenizer = qgpt_jax.load_checkpoint("runs/compare-.../checkpoints/...")

@@ -21,7 +21,7 @@ from qgpt_jax.errors import QGPTError
 
 FLAG_HELP = {
     "vocab_size": "vocabulary size (set from the corpus when training)",
-    "attention": "head kind for quantum models: classical, seed or enhance",
+    "attention": "head kind for quantum models: classical, original or enhance",
     "device": "where quantum heads run: default.qubit, lightning.qubit, qiskit.aer, aer",
     "shots": "samples per circuit on Aer devices (default: exact expectation values)",
     "noise": "fake IBM backend whose noise model Aer uses, e.g. manila or nairobi",
@@ -75,7 +75,7 @@ def add_config_flags(
             )
 
 
-def add_preset_flag(parser: argparse.ArgumentParser, default: str = "seed") -> None:
+def add_preset_flag(parser: argparse.ArgumentParser, default: str = "original") -> None:
     parser.add_argument(
         "--preset",
         default=default,

@@ -12,7 +12,7 @@ from pathlib import Path
 import jax
 
 from qgpt_jax.checkpoint import save_checkpoint
-from qgpt_jax.config import ATTENTION_KINDS, ModelConfig, TrainConfig
+from qgpt_jax.config import ATTENTION_KINDS, LEGACY_NAMES, ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
 from qgpt_jax.engine import release_compiled, run_state_dir, train_seeds
 from qgpt_jax.errors import ConfigError, NonFiniteLossError, QGPTError
@@ -37,7 +37,7 @@ SAMPLE_TOKENS = 120  # the seed's sample length
 
 
 def parse_models(text: str) -> list[str]:
-    models = [m.strip() for m in text.split(",") if m.strip()]
+    models = [LEGACY_NAMES.get(m.strip(), m.strip()) for m in text.split(",") if m.strip()]
     unknown = [m for m in models if m not in ATTENTION_KINDS]
     if not models or unknown:
         raise ConfigError(
@@ -201,7 +201,13 @@ def compare(
     if main:
         ensure_writable(out)
     earlier = load_results(out).get("runs", []) if resume else []
-    done = {(r["model"], r["seed"]): r for r in earlier if r.get("status") == "done"}
+    done = {
+        (LEGACY_NAMES.get(r["model"], r["model"]), r["seed"]): {
+            **r, "model": LEGACY_NAMES.get(r["model"], r["model"])
+        }
+        for r in earlier
+        if r.get("status") == "done"
+    }
     results = {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "status": "running",

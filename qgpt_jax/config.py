@@ -13,13 +13,16 @@ from typing import Any
 
 from qgpt_jax.errors import ConfigError
 
-ATTENTION_KINDS = ("classical", "seed", "enhance")
+ATTENTION_KINDS = ("classical", "original", "enhance")
+LEGACY_NAMES = {"seed": "original", "seed-large": "original-large"}
+"""Names used before the rename (kind and presets), still accepted so old checkpoints, results
+and commands keep working."""
 LR_SCHEDULES = ("constant", "cosine")
 
 # Presets give values for fields of both dataclasses; each class takes the fields it owns.
 PRESETS: dict[str, dict[str, Any]] = {
-    # The configuration behind the seed project's reported numbers (its results.md).
-    "seed": dict(
+    # The configuration behind the original project's reported numbers (its results.md).
+    "original": dict(
         n_embd=16,
         n_head=2,
         n_layer=2,
@@ -31,8 +34,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         eval_iters=20,
         eval_interval=100,
     ),
-    # The seed project's later defaults.
-    "seed-large": dict(
+    # The original project's later defaults.
+    "original-large": dict(
         n_embd=32,
         n_head=4,
         n_layer=3,
@@ -66,6 +69,7 @@ def _check(condition: bool, message: str) -> None:
 
 
 def _from_preset(cls, name: str, overrides: dict[str, Any]):
+    name = LEGACY_NAMES.get(name, name)
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
     own = {f.name for f in dataclasses.fields(cls)}
@@ -91,7 +95,8 @@ class ModelConfig:
     block_size: int = 8
     dropout: float = 0.1
     attention: str = "classical"
-    """Head kind: ``classical``, ``seed`` (faithful to the original) or ``enhance`` (causal)."""
+    """Head kind: ``classical``, ``original`` (the original project's quantum head, quirks
+    included) or ``enhance`` (causal). The old name ``seed`` is read as ``original``."""
     n_qubits: int = 4
     device: str = "default.qubit"
     """Where quantum heads run; see ``qgpt_jax.quantum.devices.DEVICES``."""
@@ -102,6 +107,8 @@ class ModelConfig:
     aer_threads: int | None = None
 
     def __post_init__(self):
+        if self.attention in LEGACY_NAMES:  # checkpoints written before the rename
+            object.__setattr__(self, "attention", LEGACY_NAMES[self.attention])
         for name in ("vocab_size", "n_embd", "n_head", "n_layer", "block_size", "n_qubits"):
             value = getattr(self, name)
             _check(
@@ -147,8 +154,8 @@ class ModelConfig:
 
     @property
     def is_causal(self) -> bool:
-        """Whether no output depends on a later token (all kinds but the original's ``seed``)."""
-        return self.attention != "seed"
+        """Whether no output depends on a later token (all kinds but ``original``)."""
+        return self.attention != "original"
 
     @property
     def n_quantum_heads(self) -> int:

@@ -11,9 +11,9 @@ tree maps one to one onto ours, so the import is a renaming plus two layout chan
 The circuit weights need no reordering: our circuit (``qgpt_jax.quantum.circuits``) takes them in
 Qiskit's ``RealAmplitudes`` parameter order, which is the order the seed's ``EstimatorQNN`` used.
 
-Quantum checkpoints become ``attention="seed"`` models, which reproduce the seed's quantum head with
-its quirks, so imported weights give the seed's logits. The import is lenient about ``meta`` (only
-what is missing is inferred from the weights) and strict about the weights: every key must be
+Quantum checkpoints become ``attention="original"`` models, which reproduce the seed's quantum head
+with its quirks, so imported weights give the seed's logits. The import is lenient about ``meta``
+(only what is missing is inferred from the weights) and strict about the weights: every key must be
 recognised and every shape must fit, because a silently dropped or mis-shaped tensor would give a
 model that runs but is not the one that was trained.
 """
@@ -35,7 +35,7 @@ from qgpt_jax.errors import CheckpointError, QGPTError
 from qgpt_jax.quantum.circuits import n_circuit_weights
 
 TORCH_HINT = "pip install 'qgpt-jax[torch]'"
-MODEL_TYPES = {"classical": "classical", "quantum": "seed"}
+MODEL_TYPES = {"classical": "classical", "quantum": "original"}
 DEFAULT_N_QUBITS = 4  # the seed's default when its meta does not record n_qubits
 
 # Prefixes that wrappers add to every key (DataParallel, torch.compile); they carry no meaning.
@@ -306,7 +306,8 @@ def convert_seed_state(payload: dict, config: ModelConfig, source: str = "checkp
 def load_seed_checkpoint(path: str | os.PathLike) -> tuple[ModelConfig, dict]:
     """``(config, params)`` from a PyTorch checkpoint of the original project.
 
-    Classical checkpoints give ``attention="classical"`` models, quantum ones ``attention="seed"``.
+    Classical checkpoints give ``attention="classical"`` models, quantum ones
+    ``attention="original"``.
     Every problem is raised as a one-line ``CheckpointError``.
     """
     payload = read_seed_checkpoint(path)

@@ -124,7 +124,7 @@ def quantum_head_params(module: nn.Module, n_qubits: int):
     return circuit_weights, quantum_scale
 
 
-class SeedQuantumHead(nn.Module):
+class OriginalQuantumHead(nn.Module):
     """The seed project's quantum head, reproduced with its quirks, for parity only.
 
     Quirks kept on purpose (do not copy them into new designs):
@@ -181,7 +181,7 @@ class EnhanceQuantumHead(nn.Module):
         return wei @ v  # (B, T, hs)
 
 
-QUANTUM_HEADS = {"seed": SeedQuantumHead, "enhance": EnhanceQuantumHead}
+QUANTUM_HEADS = {"original": OriginalQuantumHead, "enhance": EnhanceQuantumHead}
 
 
 def head_kinds(config: ModelConfig) -> list[str]:
@@ -296,7 +296,7 @@ def circuits_per_forward(config: ModelConfig, batch: int, length: int) -> int:
     """Circuit evaluations one forward pass makes on a (batch, length) input."""
     per_head = {
         "classical": 0,
-        "seed": batch if length >= config.n_qubits else 0,
+        "original": batch if length >= config.n_qubits else 0,
         "enhance": batch * length,
     }[config.attention]
     return config.n_layer * config.n_quantum_heads * per_head

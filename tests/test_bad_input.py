@@ -79,7 +79,7 @@ CASES = {
     "wrong-type": ("compare", lambda t, c, e: ["--data", str(c), "--n-embd", "wide"],
                    "argument --n-embd: invalid int value: 'wide'", 2),
     "indivisible-heads": ("compare", lambda t, c, e: [
-        "--data", str(c), "--preset", "seed", "--n-head", "3"], "divisible by n_head (3)", 2),
+        "--data", str(c), "--preset", "original", "--n-head", "3"], "divisible by n_head (3)", 2),
     "dropout-out-of-range": ("compare", lambda t, c, e: ["--data", str(c), "--dropout", "1.5"],
                              "dropout must be in [0, 1)", 2),
     "negative-learning-rate": ("compare", lambda t, c, e: [

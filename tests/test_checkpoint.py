@@ -13,6 +13,7 @@ from flax import serialization, traverse_util
 
 import qgpt_jax
 from qgpt_jax.checkpoint import FILENAME, load_checkpoint, load_metadata, save_checkpoint
+from qgpt_jax.config import ModelConfig
 from qgpt_jax.data import CharTokenizer
 from qgpt_jax.errors import CheckpointError
 from qgpt_jax.model import forward, init
@@ -192,3 +193,17 @@ def test_save_is_atomic(tmp_path, saved_model, monkeypatch):
     assert os.listdir(tmp_path) == [FILENAME]
     assert_trees_equal(load_checkpoint(tmp_path)[1], doubled)
     assert load_metadata(tmp_path) == {"v": 2}
+
+
+def test_checkpoint_written_before_the_rename_loads(tmp_path):
+    """A checkpoint whose config says attention="seed" (the old name) loads as "original"."""
+    config = ModelConfig.from_preset("tiny", attention="original", vocab_size=5)
+    params = init(config, jax.random.key(0))
+    target = save_checkpoint(tmp_path, config, params, CharTokenizer(tuple("abcde")))
+    payload = serialization.msgpack_restore(target.read_bytes())
+    old = json.loads(payload["config"])
+    old["attention"] = "seed"
+    payload["config"] = json.dumps(old)
+    target.write_bytes(serialization.msgpack_serialize(payload))
+    loaded, _, _ = load_checkpoint(tmp_path)
+    assert loaded == config

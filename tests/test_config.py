@@ -12,7 +12,7 @@ from qgpt_jax.quantum.devices import DEVICES
 
 
 def test_seed_preset_model_fields():
-    mc = ModelConfig.from_preset("seed")
+    mc = ModelConfig.from_preset("original")
     assert (mc.n_embd, mc.n_head, mc.n_layer, mc.block_size) == (16, 2, 2, 8)
     assert mc.dropout == 0.1
     assert mc.vocab_size == 65  # tiny-shakespeare's character set
@@ -22,7 +22,7 @@ def test_seed_preset_model_fields():
 
 
 def test_seed_preset_train_fields():
-    tc = TrainConfig.from_preset("seed")
+    tc = TrainConfig.from_preset("original")
     assert tc.batch_size == 4
     assert tc.learning_rate == 1e-3
     assert tc.max_iters == 1000
@@ -31,8 +31,8 @@ def test_seed_preset_train_fields():
 
 
 def test_seed_large_preset():
-    mc = ModelConfig.from_preset("seed-large")
-    tc = TrainConfig.from_preset("seed-large")
+    mc = ModelConfig.from_preset("original-large")
+    tc = TrainConfig.from_preset("original-large")
     assert (mc.n_embd, mc.n_head, mc.n_layer, mc.block_size) == (32, 4, 3, 16)
     assert (tc.batch_size, tc.learning_rate, tc.max_iters) == (12, 2e-3, 1000)
 
@@ -52,16 +52,16 @@ def test_presets_split_between_the_two_classes():
 
 
 def test_overrides_apply_on_top_of_the_preset():
-    mc = ModelConfig.from_preset("seed", n_layer=3, attention="enhance")
+    mc = ModelConfig.from_preset("original", n_layer=3, attention="enhance")
     assert mc.n_layer == 3 and mc.attention == "enhance"
     assert (mc.n_embd, mc.n_head, mc.block_size) == (16, 2, 8)
     assert mc.is_quantum and mc.n_quantum_heads == 2
-    tc = TrainConfig.from_preset("seed", max_iters=7, seed=3)
+    tc = TrainConfig.from_preset("original", max_iters=7, seed=3)
     assert (tc.max_iters, tc.seed, tc.batch_size) == (7, 3, 4)
 
 
 def test_quantum_heads_are_at_most_two_per_layer():
-    assert ModelConfig.from_preset("seed-large", attention="seed").n_quantum_heads == 2
+    assert ModelConfig.from_preset("original-large", attention="original").n_quantum_heads == 2
     assert ModelConfig(n_embd=8, n_head=1, attention="enhance").n_quantum_heads == 1
 
 
@@ -78,14 +78,14 @@ def test_unknown_preset_names_the_valid_ones():
 
 def test_unknown_field_names_the_valid_ones():
     with pytest.raises(ConfigError) as info:
-        ModelConfig.from_preset("seed", n_embed=32)
+        ModelConfig.from_preset("original", n_embed=32)
     message = str(info.value)
     assert "n_embed" in message and "n_embd" in message and "block_size" in message
     # A training field is not a model field, and the other way round.
     with pytest.raises(ConfigError, match="learning_rate"):
-        ModelConfig.from_preset("seed", learning_rate=1.0)
+        ModelConfig.from_preset("original", learning_rate=1.0)
     with pytest.raises(ConfigError, match="n_embd"):
-        TrainConfig.from_preset("seed", n_embd=32)
+        TrainConfig.from_preset("original", n_embd=32)
 
 
 def test_config_error_is_a_user_error_with_exit_code_2():
@@ -140,7 +140,7 @@ def test_unknown_attention_kind_lists_the_known_ones():
         ModelConfig(attention="quantum")
     message = str(info.value)
     assert "'quantum'" in message
-    for kind in ("classical", "seed", "enhance"):
+    for kind in ("classical", "original", "enhance"):
         assert kind in message
 
 
@@ -166,18 +166,18 @@ def test_shots_on_an_exact_device_are_rejected():
 @pytest.mark.parametrize("shots", [0, -5])
 def test_shots_must_be_positive(shots):
     with pytest.raises(ConfigError, match="shots"):
-        ModelConfig(attention="seed", shots=shots)
+        ModelConfig(attention="original", shots=shots)
 
 
 @pytest.mark.parametrize("n_qubits", [1, 21])
 def test_n_qubits_range(n_qubits):
     with pytest.raises(ConfigError, match="n_qubits"):
-        ModelConfig(attention="seed", n_qubits=n_qubits)
+        ModelConfig(attention="original", n_qubits=n_qubits)
 
 
 def test_configs_are_frozen():
-    mc = ModelConfig.from_preset("seed")
-    tc = TrainConfig.from_preset("seed")
+    mc = ModelConfig.from_preset("original")
+    tc = TrainConfig.from_preset("original")
     with pytest.raises(dataclasses.FrozenInstanceError):
         mc.n_embd = 32
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -185,7 +185,7 @@ def test_configs_are_frozen():
 
 
 def test_replace_revalidates():
-    mc = ModelConfig.from_preset("seed")
+    mc = ModelConfig.from_preset("original")
     with pytest.raises(ConfigError):
         dataclasses.replace(mc, n_head=5)
     with pytest.raises(ConfigError):
@@ -193,14 +193,26 @@ def test_replace_revalidates():
 
 
 def test_configs_are_hashable_and_compare_by_value():
-    a = ModelConfig.from_preset("seed", attention="enhance")
-    b = ModelConfig.from_preset("seed", attention="enhance")
+    a = ModelConfig.from_preset("original", attention="enhance")
+    b = ModelConfig.from_preset("original", attention="enhance")
     assert a == b and hash(a) == hash(b)  # forward() uses the config as a static jit argument
     assert a != dataclasses.replace(a, n_layer=1)
 
 
 def test_to_dict_round_trips():
-    mc = ModelConfig.from_preset("seed-large", attention="seed", n_qubits=3)
+    mc = ModelConfig.from_preset("original-large", attention="original", n_qubits=3)
     tc = TrainConfig.from_preset("tiny", quantum_learning_rate=0.05)
     assert ModelConfig(**mc.to_dict()) == mc
     assert TrainConfig(**tc.to_dict()) == tc
+
+
+def test_names_from_before_the_rename_still_work():
+    """`seed` meant the original project's head kind and preset; old checkpoints, results and
+    commands keep working under the new names."""
+    from qgpt_jax.compare import parse_models
+
+    assert ModelConfig(attention="seed").attention == "original"
+    assert ModelConfig.from_preset("seed") == ModelConfig.from_preset("original")
+    assert TrainConfig.from_preset("seed-large") == TrainConfig.from_preset("original-large")
+    assert parse_models("classical,seed,enhance") == ["classical", "original", "enhance"]
+    assert not ModelConfig(attention="seed").is_causal

@@ -98,4 +98,4 @@ def test_missing_plugin_names_the_package(monkeypatch):
 
 def test_shots_need_a_sampling_device():
     with pytest.raises(ConfigError, match="exact expectation values"):
-        ModelConfig(attention="seed", device="default.qubit", shots=100)
+        ModelConfig(attention="original", device="default.qubit", shots=100)

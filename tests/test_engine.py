@@ -26,7 +26,7 @@ from qgpt_jax.errors import NonFiniteLossError
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("kind", ["classical", "seed", "enhance"])
+@pytest.mark.parametrize("kind", ["classical", "original", "enhance"])
 def test_seeds_as_one_program_match_each_seed_alone(kind, tiny_model_config, dataset):
     """Every seed of a vmapped group sees exactly its own batches and dropout masks."""
     mc = dataclasses.replace(tiny_model_config, attention=kind, dropout=0.1)

@@ -174,7 +174,7 @@ def make_seed(tmp_path, quantum: bool, n_head: int = 2, meta_extra=None, seed: i
 def test_imported_logits_match_pytorch(tmp_path, quantum, n_head):
     model, path = make_seed(tmp_path, quantum, n_head)
     config, params = load_seed_checkpoint(path)
-    assert config.attention == ("seed" if quantum else "classical")
+    assert config.attention == ("original" if quantum else "classical")
     assert (config.n_head, config.n_layer, config.vocab_size) == (n_head, 2, VOCAB)
     generator = torch.Generator().manual_seed(1)
     idx = torch.randint(0, VOCAB, (3, config.block_size), generator=generator)

@@ -27,8 +27,8 @@ init_jit = jax.jit(init, static_argnums=0)
 def models():
     """Seed-preset configs (vocab 65, T=8, n_qubits 4) of every kind, with fresh parameters."""
     out = {}
-    for kind in ("classical", "seed", "enhance"):
-        config = ModelConfig.from_preset("seed", attention=kind)
+    for kind in ("classical", "original", "enhance"):
+        config = ModelConfig.from_preset("original", attention=kind)
         out[kind] = (config, init_jit(config, jax.random.key(0)))
     return out
 
@@ -42,30 +42,30 @@ def idx():
 
 
 def test_classical_seed_preset_has_8769_parameters():
-    config = ModelConfig.from_preset("seed")
+    config = ModelConfig.from_preset("original")
     assert count_params(jax.eval_shape(lambda: init(config, jax.random.key(0)))) == 8_769
 
 
 def test_seed_attention_has_8821_parameters():
     # 2 layers x 2 quantum heads x (12 circuit weights + 1 quantum scale) = 52 more.
-    config = ModelConfig.from_preset("seed", attention="seed")
+    config = ModelConfig.from_preset("original", attention="original")
     assert count_params(jax.eval_shape(lambda: init(config, jax.random.key(0)))) == 8_821
 
 
 def test_enhance_attention_adds_angle_projections():
     # Each quantum head also gets a (head_size 8) x (n_qubits 4) angle projection: 4 x 45 more.
-    config = ModelConfig.from_preset("seed", attention="enhance")
+    config = ModelConfig.from_preset("original", attention="enhance")
     assert count_params(jax.eval_shape(lambda: init(config, jax.random.key(0)))) == 8_949
 
 
 def test_fresh_parameters_have_the_expected_counts(models):
     assert {k: count_params(p) for k, (_, p) in models.items()} == {
-        "classical": 8_769, "seed": 8_821, "enhance": 8_949
+        "classical": 8_769, "original": 8_821, "enhance": 8_949
     }
 
 
 def test_head_layout_quantum_heads_first():
-    config = ModelConfig.from_preset("seed-large", attention="enhance")
+    config = ModelConfig.from_preset("original-large", attention="enhance")
     assert head_kinds(config) == ["enhance", "enhance", "classical", "classical"]
     shapes = jax.eval_shape(lambda: init(config, jax.random.key(0)))
     sa = shapes["block_0"]["sa"]
@@ -92,18 +92,18 @@ def test_init_statistics(models):
 
 @pytest.mark.parametrize(
     "kind, batch, length, expected",
-    [("classical", 3, 8, 0), ("seed", 3, 8, 2 * 2 * 3), ("seed", 3, 3, 0),
+    [("classical", 3, 8, 0), ("original", 3, 8, 2 * 2 * 3), ("original", 3, 3, 0),
      ("enhance", 3, 8, 2 * 2 * 3 * 8), ("enhance", 1, 3, 2 * 2 * 3)],
 )
 def test_circuits_per_forward(kind, batch, length, expected):
-    config = ModelConfig.from_preset("seed", attention=kind)
+    config = ModelConfig.from_preset("original", attention=kind)
     assert circuits_per_forward(config, batch, length) == expected
 
 
 # --- forward -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["classical", "seed", "enhance"])
+@pytest.mark.parametrize("kind", ["classical", "original", "enhance"])
 def test_forward_shape_and_eval_determinism(models, idx, kind):
     config, params = models[kind]
     logits = forward(config, params, idx)
@@ -205,7 +205,7 @@ def test_changing_future_tokens_leaves_earlier_logits_bit_identical(models, idx,
 
 def test_seed_head_is_not_causal(models, idx):
     """The seed adds ``e`` after the softmax to masked entries too: the future leaks back."""
-    config, params = models["seed"]
+    config, params = models["original"]
     assert idx.shape[1] >= config.n_qubits
     changed = idx.at[:, -1].set((idx[:, -1] + 7) % 65)
     base, new = forward(config, params, idx), forward(config, params, changed)
@@ -214,7 +214,7 @@ def test_seed_head_is_not_causal(models, idx):
 
 def test_seed_head_is_causal_below_n_qubits(models, idx):
     """Shorter than ``n_qubits`` the seed's circuit is skipped (``e = 0``), so no leak."""
-    config, params = models["seed"]
+    config, params = models["original"]
     short = idx[:, :3]
     changed = short.at[:, -1].set((short[:, -1] + 7) % 65)
     np.testing.assert_array_equal(forward(config, params, short)[:, :2],
@@ -223,7 +223,7 @@ def test_seed_head_is_causal_below_n_qubits(models, idx):
 
 def test_seed_head_couples_the_batch(models, idx):
     """One ``e`` per batch: an example's logits depend on the other examples."""
-    config, params = models["seed"]
+    config, params = models["original"]
     alone = forward(config, params, idx[:1])[0]
     together = forward(config, params, idx)[0]
     assert not np.allclose(alone, together, atol=1e-7)
@@ -246,3 +246,4 @@ def test_hashed_dropout_keeps_the_right_fraction_and_scales():
     other = layer.apply({}, x, False, rngs={"dropout": jax.random.key(1)})
     assert (np.asarray(other) != 0).mean() > 0.7 and not np.array_equal(out, other)
     np.testing.assert_array_equal(layer.apply({}, x, True), x)
+

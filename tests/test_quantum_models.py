@@ -26,7 +26,7 @@ def loss_and_grads(config: ModelConfig, params, idx):
     return jax.jit(jax.value_and_grad(loss))(params)
 
 
-@pytest.fixture(scope="module", params=["seed", "enhance"])
+@pytest.fixture(scope="module", params=["original", "enhance"])
 def kind_reference(request):
     config = ModelConfig(attention=request.param, device="default.qubit", **TINY)
     params = init(config, jax.random.key(0))

@@ -25,12 +25,12 @@ def enhance_config(dataset):
 def test_bench_writes_one_entry_per_model_and_device(corpus_path, tmp_path, capsys):
     from experiments.bench import main
 
-    main(["--preset", "tiny", "--models", "classical,seed", "--devices", "default.qubit,aer",
+    main(["--preset", "tiny", "--models", "classical,original", "--devices", "default.qubit,aer",
           "--seconds", "0.01", "--max-steps", "2", "--data", str(corpus_path),
           "--out", str(tmp_path)])
     bench = json.loads((tmp_path / "bench.json").read_text())
     entries = {(e["model"], e["device"]): e for e in bench["entries"]}
-    assert set(entries) == {("classical", None), ("seed", "default.qubit"), ("seed", "aer"),
+    assert set(entries) == {("classical", None), ("original", "default.qubit"), ("original", "aer"),
                             ("raw-aer", "aer")}
     for entry in bench["entries"]:
         assert {"model", "device", "tokens_per_s", "circuit_executions_per_step",
@@ -38,8 +38,8 @@ def test_bench_writes_one_entry_per_model_and_device(corpus_path, tmp_path, caps
         assert entry["circuits_per_s"] >= 0
     # tiny preset: 1 layer x 2 seed heads x batch 2 circuits forward; parameter shift adds two
     # executions per ansatz angle (12) for each.
-    assert entries[("seed", "aer")]["circuit_executions_per_step"] == 1 * 2 * 2 * (1 + 2 * 12)
-    assert entries[("seed", "default.qubit")]["circuit_executions_per_step"] == 1 * 2 * 2
+    assert entries[("original", "aer")]["circuit_executions_per_step"] == 1 * 2 * 2 * (1 + 2 * 12)
+    assert entries[("original", "default.qubit")]["circuit_executions_per_step"] == 1 * 2 * 2
     assert entries[("classical", None)]["tokens_per_s"] > 0
     assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "raw-aer" in capsys.readouterr().out
@@ -111,7 +111,7 @@ def test_profile_summary_names_the_costly_operations(enhance_config, dataset, tm
     assert list(tmp_path.rglob("*.xplane.pb"))
 
 
-@pytest.mark.parametrize("kind", ["seed", "enhance"])
+@pytest.mark.parametrize("kind", ["original", "enhance"])
 def test_hardware_estimate_matches_what_the_batched_aer_path_ran(kind, dataset):
     from qgpt_jax.quantum.resources import hardware_estimate
 

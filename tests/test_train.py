@@ -114,7 +114,7 @@ def gpt_parameter_count(mc) -> int:
     return V * C + T * C + L * (attention + feed_forward + norms) + 2 * C + C * V + V
 
 
-@pytest.mark.parametrize("preset, expected", [("seed", 8_769), ("seed-large", 42_625)])
+@pytest.mark.parametrize("preset, expected", [("original", 8_769), ("original-large", 42_625)])
 def test_parameter_counts_follow_the_architecture(preset, expected):
     mc = ModelConfig.from_preset(preset, vocab_size=65)
     assert gpt_parameter_count(mc) == expected  # 8,769: the seed's reported classical count
@@ -230,7 +230,7 @@ def test_optimizer_matches_torch_adamw(tc):
 
 @pytest.fixture(scope="module")
 def enhance_shapes():
-    mc = ModelConfig.from_preset("seed", attention="enhance", n_layer=1)
+    mc = ModelConfig.from_preset("original", attention="enhance", n_layer=1)
     return jax.eval_shape(lambda: init(mc, jax.random.key(0)))
 
 
@@ -347,7 +347,7 @@ def test_cosine_decays_to_the_minimum():
 
 def test_default_optimizer_has_no_schedule_and_no_clipping():
     """The preset that reproduces the original keeps a constant rate and unclipped gradients."""
-    tc = TrainConfig.from_preset("seed")
+    tc = TrainConfig.from_preset("original")
     assert (tc.warmup_iters, tc.lr_schedule, tc.grad_clip) == (0, "constant", None)
     np.testing.assert_allclose(first_updates(dataclasses.replace(tc, weight_decay=0.0), 3),
                                [-tc.learning_rate] * 3, rtol=1e-4)  # Adam's eps

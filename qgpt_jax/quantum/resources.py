@@ -51,7 +51,7 @@ def shifted_angles(attention: str, n_qubits: int) -> int:
     from qgpt_jax.quantum.circuits import circular_pairs, n_circuit_weights
 
     ansatz = n_circuit_weights(n_qubits)
-    if attention == "seed":
+    if attention == "original":
         return ansatz
     return ansatz + n_qubits + len(circular_pairs(n_qubits))
 

@@ -12,17 +12,17 @@ from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import load_dataset
 from qgpt_jax.engine import train_seeds
 
-SEED_REPORTED_LOSS = {"classical": 2.7006, "seed": 2.7581}  # ../shared/seed/results.md
+SEED_REPORTED_LOSS = {"classical": 2.7006, "original": 2.7581}  # ../shared/seed/results.md
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["classical", "seed"])
+@pytest.mark.parametrize("kind", ["classical", "original"])
 def test_seed_preset_matches_the_reported_loss(kind):
     dataset = load_dataset(block_size=8)
     config = ModelConfig.from_preset(
-        "seed", attention=kind, vocab_size=dataset.tokenizer.vocab_size
+        "original", attention=kind, vocab_size=dataset.tokenizer.vocab_size
     )
-    runs = train_seeds(config, TrainConfig.from_preset("seed"), [0, 1, 2], dataset,
+    runs = train_seeds(config, TrainConfig.from_preset("original"), [0, 1, 2], dataset,
                        progress=False)
     losses = [run.final["train_loss"] for run in runs]
     assert abs(np.mean(losses) - SEED_REPORTED_LOSS[kind]) < 0.1, losses
