@@ -110,7 +110,12 @@ def main_guard(func):
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
-            sys.exit(130)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            # XLA may still be compiling or running on its own threads, and the interpreter's
+            # shutdown can crash in their destructors (seen: SIGSEGV after Ctrl-C during a
+            # compile). Reports are written atomically before this point, so end here.
+            os._exit(130)
 
     return wrapper
 

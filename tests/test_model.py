@@ -6,6 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from qgpt_jax.config import ModelConfig
@@ -247,3 +248,26 @@ def test_hashed_dropout_keeps_the_right_fraction_and_scales():
     assert (np.asarray(other) != 0).mean() > 0.7 and not np.array_equal(out, other)
     np.testing.assert_array_equal(layer.apply({}, x, True), x)
 
+
+@pytest.mark.parametrize("kind", ["classical", "original", "enhance"])
+def test_jit_and_eager_agree_for_every_kind(models, idx, kind):
+    """The same logits and gradients op by op as compiled, in evaluation and training mode."""
+    config, params = models[kind]
+    key = jax.random.key(3)
+
+    def loss(p, training):
+        logits = GPT(config).apply({"params": p}, idx, deterministic=not training,
+                                   rngs={"dropout": key} if training else None)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, idx).mean()
+
+    for training in (False, True):
+        with jax.disable_jit():
+            eager_loss, eager_grads = jax.value_and_grad(loss)(params, training)
+        jit_loss, jit_grads = jax.jit(jax.value_and_grad(loss), static_argnums=1)(params, training)
+        np.testing.assert_allclose(jit_loss, eager_loss, rtol=1e-5)
+        jax.tree_util.tree_map(
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), jit_grads,
+            eager_grads)
+    with jax.disable_jit():
+        eager_logits = GPT(config).apply({"params": params}, idx)
+    np.testing.assert_allclose(forward(config, params, idx), eager_logits, rtol=1e-5, atol=1e-6)
