@@ -65,9 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     mesh = setup_runtime(args)
+    import dataclasses
+
     from qgpt_jax.bench import plot_bench, run_bench
     from qgpt_jax.compare import ensure_writable, parse_models
-    from qgpt_jax.config import ModelConfig
     from qgpt_jax.data import load_dataset
     from qgpt_jax.errors import ConfigError
     from qgpt_jax.report import atomic_write_json, environment
@@ -76,7 +77,7 @@ def main(argv=None) -> None:
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]
     mc, tc = configs_from_args(args)
     for device in devices:  # validate every device before spending time on any
-        ModelConfig(**{**mc.to_dict(), "attention": "enhance", "device": device})
+        dataclasses.replace(mc, attention="enhance").on(device=device)
     if args.seconds <= 0 or args.max_steps <= 0 or args.seeds_together <= 0:
         raise ConfigError("--seconds, --max-steps and --seeds-together must be positive")
     out = Path(args.out)

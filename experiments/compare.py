@@ -116,10 +116,14 @@ def resumed_arguments(args: argparse.Namespace) -> argparse.Namespace:
     """``args`` filled in from the results.json of the run ``--resume`` continues."""
     from qgpt_jax.cli import overrides_for
     from qgpt_jax.compare import load_results
-    from qgpt_jax.config import ModelConfig, TrainConfig
+    from qgpt_jax.config import DeviceConfig, ModelConfig, TrainConfig
     from qgpt_jax.errors import ConfigError
 
-    given = [*overrides_for(ModelConfig, args), *overrides_for(TrainConfig, args)]
+    given = [
+        *overrides_for(ModelConfig, args),
+        *overrides_for(DeviceConfig, args),
+        *overrides_for(TrainConfig, args),
+    ]
     given += [f for f in ("models", "seeds", "seeds_in_parallel", "out") if getattr(args, f)]
     if given:
         raise ConfigError(
@@ -127,7 +131,8 @@ def resumed_arguments(args: argparse.Namespace) -> argparse.Namespace:
             f"{', '.join('--' + g.replace('_', '-') for g in given)}"
         )
     cfg = load_results(Path(args.resume))["config"]
-    for name, value in {**cfg["model"], **cfg["train"]}.items():
+    # Reports before the device split keep the device fields inside "model".
+    for name, value in {**cfg["model"], **cfg.get("quantum_device", {}), **cfg["train"]}.items():
         if name != "vocab_size":
             setattr(args, name, value)
     engine = cfg.get("engine", {})

@@ -17,7 +17,7 @@ from qgpt_jax.cli import (
     overrides_for,
     setup_runtime,
 )
-from qgpt_jax.config import ModelConfig
+from qgpt_jax.config import DeviceConfig, ModelConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,12 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for inputs and init")
     parser.add_argument("--json", help="also write the results to this JSON file")
-    add_config_flags(parser, classes=(ModelConfig,))
+    add_config_flags(parser, classes=(ModelConfig, DeviceConfig))
     return parser
-
-
-RUN_FIELDS = ("device", "shots", "noise", "aer_threads")
-"""Flags that say where a checkpoint's quantum heads run, not what the model is."""
 
 
 @main_guard
@@ -69,7 +65,7 @@ def main(argv=None) -> None:
         if not config.is_quantum:
             raise ConfigError("the checkpoint holds a classical model; pass a quantum one")
         given = overrides_for(ModelConfig, args)
-        how = {k: given.pop(k) for k in RUN_FIELDS if k in given}  # where it runs may change
+        how = overrides_for(DeviceConfig, args)  # where it runs may change
         clash = {k: v for k, v in given.items() if getattr(config, k) != v}
         if clash:
             name, value = next(iter(clash.items()))
@@ -77,9 +73,9 @@ def main(argv=None) -> None:
                 f"the checkpoint was trained with {name}={getattr(config, name)!r}, not {value!r}; "
                 f"drop --{name.replace('_', '-')} (a checkpoint runs with its own architecture)"
             )
-        config = dataclasses.replace(config, **how)
+        config = config.on(**how)
     else:
-        overrides = overrides_for(ModelConfig, args)
+        overrides = {**overrides_for(ModelConfig, args), **overrides_for(DeviceConfig, args)}
         overrides.setdefault("attention", "enhance")
         config = ModelConfig.from_preset(args.preset, **overrides)
         if not config.is_quantum:

@@ -7,7 +7,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 from qgpt_jax.cli import ArgumentParser, main_guard, setup_runtime
 
@@ -72,7 +71,7 @@ def main(argv=None) -> None:
             how["shots"] = None  # shots of the training device may not exist on the new one
         if "device" in how and how["device"] != config.device and "noise" not in how:
             how["noise"] = None
-        config = dataclasses.replace(config, **how)  # validates device, shots and noise
+        config = config.on(**how)  # validates device, shots and noise
     prompt = tokenizer.encode(args.prompt)
     key = jax.random.key(args.seed) if args.sample else None
     tokens = generate(

@@ -119,7 +119,7 @@ def run_bench(
     entries = []
     for model in models:
         for device in devices if model != "classical" else [None]:
-            config = dataclasses.replace(mc, attention=model, device=device or mc.device)
+            config = dataclasses.replace(mc, attention=model).on(device=device or mc.device)
             entry = measure_training(
                 config, tc, dataset, seconds=seconds, max_steps=max_steps, seeds=seeds, mesh=mesh
             )

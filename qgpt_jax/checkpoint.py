@@ -35,7 +35,8 @@ def save_checkpoint(
     target = checkpoint_file(path)
     payload = {
         "format": FORMAT,
-        "config": json.dumps(config.to_dict()),
+        "config": json.dumps(config.architecture()),
+        "trained_on": json.dumps(config.quantum_device.to_dict()),
         "vocab": "".join(tokenizer.chars),
         "metadata": json.dumps(metadata or {}),
         "params": serialization.to_state_dict(jax.device_get(params)),
@@ -104,11 +105,17 @@ def check_params(params, config: ModelConfig, source: str = "checkpoint"):
 
 
 def load_checkpoint(path: str | os.PathLike, config: ModelConfig | None = None):
-    """``(config, params, tokenizer)`` from a checkpoint; ``config`` overrides the saved one."""
+    """``(config, params, tokenizer)`` from a checkpoint; ``config`` overrides the saved one.
+
+    The config runs the quantum heads where the model was trained; ``config.on(device=...)``
+    runs them anywhere else."""
     payload = _read(path)
     try:
-        saved = ModelConfig(**payload["config"])
-    except (QGPTError, TypeError) as exc:
+        # Checkpoints before the split keep the device fields inside "config" (from_dict reads
+        # them there); newer ones record the device trained on apart from the architecture.
+        trained_on = json.loads(payload.get("trained_on") or "{}")
+        saved = ModelConfig.from_dict({**payload["config"], "quantum_device": trained_on})
+    except (QGPTError, TypeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{checkpoint_file(path)} holds an invalid config: {exc}") from None
     config = config or saved
     params = check_params(payload["params"], config, source=str(checkpoint_file(path)))

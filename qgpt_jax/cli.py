@@ -16,7 +16,7 @@ import sys
 import types
 import typing
 
-from qgpt_jax.config import PRESETS, ModelConfig, TrainConfig
+from qgpt_jax.config import PRESETS, DeviceConfig, ModelConfig, TrainConfig
 from qgpt_jax.errors import QGPTError
 
 FLAG_HELP = {
@@ -52,7 +52,7 @@ def _flag_type(tp):
 
 
 def add_config_flags(
-    parser: argparse.ArgumentParser, classes=(ModelConfig, TrainConfig), skip=()
+    parser: argparse.ArgumentParser, classes=(ModelConfig, DeviceConfig, TrainConfig), skip=()
 ) -> None:
     """One ``--flag`` per config field except ``skip``; "not given" by default, so presets
     apply."""
@@ -60,7 +60,9 @@ def add_config_flags(
         group = parser.add_argument_group(f"{cls.__name__} fields (override the preset)")
         hints = typing.get_type_hints(cls)
         for field in dataclasses.fields(cls):
-            if field.name in SKIP_FLAGS or field.name in skip:
+            if field.name in SKIP_FLAGS or field.name in skip or dataclasses.is_dataclass(
+                hints[field.name]
+            ):
                 continue
             flag = "--" + field.name.replace("_", "-")
             help_text = FLAG_HELP.get(field.name, field.name.replace("_", " "))
@@ -93,7 +95,9 @@ def overrides_for(cls, args: argparse.Namespace) -> dict:
 
 def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
     """The one conversion from parsed flags to (validated) config objects."""
-    mc = ModelConfig.from_preset(args.preset, **overrides_for(ModelConfig, args))
+    mc = ModelConfig.from_preset(
+        args.preset, **overrides_for(ModelConfig, args), **overrides_for(DeviceConfig, args)
+    )
     tc = TrainConfig.from_preset(args.preset, **overrides_for(TrainConfig, args))
     return mc, tc
 

@@ -215,7 +215,8 @@ def compare(
             "preset": preset,
             "models": models,
             "seeds": seeds,
-            "model": {k: v for k, v in mc.to_dict().items() if k != "attention"},
+            "model": {k: v for k, v in mc.architecture().items() if k != "attention"},
+            "quantum_device": mc.quantum_device.to_dict(),
             "train": {k: v for k, v in tc.to_dict().items() if k != "seed"},
             "engine": {
                 "seeds_in_parallel": seeds_in_parallel,

@@ -70,6 +70,11 @@ def _check(condition: bool, message: str) -> None:
 
 def _from_preset(cls, name: str, overrides: dict[str, Any]):
     name = LEGACY_NAMES.get(name, name)
+    if cls is ModelConfig:  # device fields may be given flat: they go into quantum_device
+        device = {k: overrides.pop(k) for k in DEVICE_FIELDS if k in overrides}
+        if device:
+            base = overrides.get("quantum_device", DeviceConfig())
+            overrides["quantum_device"] = dataclasses.replace(base, **device)
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
     own = {f.name for f in dataclasses.fields(cls)}
@@ -85,8 +90,44 @@ def _from_preset(cls, name: str, overrides: dict[str, Any]):
 
 
 @dataclass(frozen=True)
+class DeviceConfig:
+    """Where and how quantum heads run: not part of what a model is.
+
+    A checkpoint records its architecture (``ModelConfig.architecture()``) and, apart from it, the
+    device it was trained on; any tool can run it on another device with other shots or noise.
+    """
+
+    device: str = "default.qubit"
+    """Where quantum heads run; see ``qgpt_jax.quantum.devices.DEVICES``."""
+    shots: int | None = None
+    """``None`` for exact expectation values, else the number of samples per circuit."""
+    noise: str | None = None
+    """Name of a fake IBM backend whose noise model, basis and coupling map Aer uses."""
+    aer_threads: int | None = None
+
+    def __post_init__(self):
+        _check(
+            self.shots is None or (isinstance(self.shots, int) and self.shots > 0),
+            f"shots must be a positive integer (omit it for exact expectation values), "
+            f"got {self.shots!r}",
+        )
+        _check(
+            self.aer_threads is None
+            or (isinstance(self.aer_threads, int) and self.aer_threads > 0),
+            f"aer_threads must be a positive integer, got {self.aer_threads!r}",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+DEVICE_FIELDS = tuple(f.name for f in dataclasses.fields(DeviceConfig))
+
+
+@dataclass(frozen=True)
 class ModelConfig:
-    """Architecture of the GPT and of its quantum attention heads."""
+    """Architecture of the GPT and of its quantum attention heads, and (apart from it, in
+    ``quantum_device``) where the quantum heads run."""
 
     vocab_size: int = 65
     n_embd: int = 16
@@ -98,13 +139,8 @@ class ModelConfig:
     """Head kind: ``classical``, ``original`` (the original project's quantum head, quirks
     included) or ``enhance`` (causal). The old name ``seed`` is read as ``original``."""
     n_qubits: int = 4
-    device: str = "default.qubit"
-    """Where quantum heads run; see ``qgpt_jax.quantum.devices.DEVICES``."""
-    shots: int | None = None
-    """``None`` for exact expectation values, else the number of samples per circuit."""
-    noise: str | None = None
-    """Name of a fake IBM backend whose noise model, basis and coupling map Aer uses."""
-    aer_threads: int | None = None
+    quantum_device: DeviceConfig = DeviceConfig()
+    """How the quantum heads run; ``device``, ``shots``, ``noise`` and ``aer_threads`` read it."""
 
     def __post_init__(self):
         if self.attention in LEGACY_NAMES:  # checkpoints written before the rename
@@ -126,18 +162,44 @@ class ModelConfig:
             f"choose one of: {', '.join(ATTENTION_KINDS)}",
         )
         _check(2 <= self.n_qubits <= 20, f"n_qubits must be between 2 and 20, got {self.n_qubits}")
-        _check(
-            self.shots is None or (isinstance(self.shots, int) and self.shots > 0),
-            f"shots must be a positive integer (omit it for exact expectation values), "
-            f"got {self.shots!r}",
-        )
-        _check(
-            self.aer_threads is None or self.aer_threads > 0,
-            f"aer_threads must be positive, got {self.aer_threads}",
-        )
         from qgpt_jax.quantum.devices import validate_device
 
         validate_device(self)
+
+    @property
+    def device(self) -> str:
+        return self.quantum_device.device
+
+    @property
+    def shots(self) -> int | None:
+        return self.quantum_device.shots
+
+    @property
+    def noise(self) -> str | None:
+        return self.quantum_device.noise
+
+    @property
+    def aer_threads(self) -> int | None:
+        return self.quantum_device.aer_threads
+
+    def on(self, **device_fields) -> ModelConfig:
+        """The same model run elsewhere: ``config.on(device="aer", shots=1024)``."""
+        return dataclasses.replace(
+            self, quantum_device=dataclasses.replace(self.quantum_device, **device_fields)
+        )
+
+    def architecture(self) -> dict[str, Any]:
+        """What the model is (its parameters depend on nothing else)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "quantum_device"}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        """From ``to_dict()``'s layout, or the flat layout of files written before the split
+        (device fields beside the architecture)."""
+        values = dict(values)
+        device = dict(values.pop("quantum_device", None) or {})
+        device.update({k: values.pop(k) for k in DEVICE_FIELDS if k in values})
+        return cls(**values, quantum_device=DeviceConfig(**device))
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> ModelConfig:

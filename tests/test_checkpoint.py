@@ -207,3 +207,17 @@ def test_checkpoint_written_before_the_rename_loads(tmp_path):
     target.write_bytes(serialization.msgpack_serialize(payload))
     loaded, _, _ = load_checkpoint(tmp_path)
     assert loaded == config
+
+
+def test_checkpoint_records_the_device_apart_from_the_architecture(tmp_path):
+    config = ModelConfig.from_preset("tiny", attention="enhance", vocab_size=5, device="aer",
+                                     shots=128)
+    target = save_checkpoint(tmp_path, config, init(config, jax.random.key(0)),
+                             CharTokenizer(tuple("abcde")))
+    payload = serialization.msgpack_restore(target.read_bytes())
+    assert json.loads(payload["config"]) == config.architecture()
+    assert json.loads(payload["trained_on"]) == {"device": "aer", "shots": 128, "noise": None,
+                                                 "aer_threads": None}
+    loaded, _, _ = load_checkpoint(tmp_path)
+    assert loaded == config  # runs where it was trained unless told otherwise
+    assert loaded.on(device="default.qubit", shots=None).architecture() == config.architecture()

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from qgpt_jax.config import PRESETS, ModelConfig, TrainConfig
+from qgpt_jax.config import PRESETS, DeviceConfig, ModelConfig, TrainConfig
 from qgpt_jax.errors import ConfigError, QGPTError
 from qgpt_jax.quantum.devices import DEVICES
 
@@ -72,7 +72,7 @@ def test_unknown_preset_names_the_valid_ones():
     assert "huge" in message
     for name in PRESETS:
         assert name in message
-    with pytest.raises(ConfigError, match="seed-large"):
+    with pytest.raises(ConfigError, match="original-large"):
         TrainConfig.from_preset("huge")
 
 
@@ -146,7 +146,7 @@ def test_unknown_attention_kind_lists_the_known_ones():
 
 def test_unknown_device_lists_the_known_ones():
     with pytest.raises(ConfigError) as info:
-        ModelConfig(attention="enhance", device="ibm_brisbane")
+        ModelConfig(attention="enhance", quantum_device=DeviceConfig("ibm_brisbane"))
     message = str(info.value)
     assert "ibm_brisbane" in message
     for name in DEVICES:
@@ -155,7 +155,7 @@ def test_unknown_device_lists_the_known_ones():
 
 def test_shots_on_an_exact_device_are_rejected():
     with pytest.raises(ConfigError) as info:
-        ModelConfig(attention="enhance", device="default.qubit", shots=100)
+        ModelConfig(attention="enhance", quantum_device=DeviceConfig(shots=100))
     message = str(info.value)
     assert "default.qubit" in message
     # The message points at the devices that can sample.
@@ -166,7 +166,7 @@ def test_shots_on_an_exact_device_are_rejected():
 @pytest.mark.parametrize("shots", [0, -5])
 def test_shots_must_be_positive(shots):
     with pytest.raises(ConfigError, match="shots"):
-        ModelConfig(attention="original", shots=shots)
+        ModelConfig(attention="original", quantum_device=DeviceConfig(shots=shots))
 
 
 @pytest.mark.parametrize("n_qubits", [1, 21])
@@ -189,7 +189,7 @@ def test_replace_revalidates():
     with pytest.raises(ConfigError):
         dataclasses.replace(mc, n_head=5)
     with pytest.raises(ConfigError):
-        dataclasses.replace(mc, attention="enhance", device="nowhere")
+        dataclasses.replace(mc, attention="enhance").on(device="nowhere")
 
 
 def test_configs_are_hashable_and_compare_by_value():
@@ -200,10 +200,28 @@ def test_configs_are_hashable_and_compare_by_value():
 
 
 def test_to_dict_round_trips():
-    mc = ModelConfig.from_preset("original-large", attention="original", n_qubits=3)
+    mc = ModelConfig.from_preset("original-large", attention="original", n_qubits=3,
+                                 device="aer", shots=256)
     tc = TrainConfig.from_preset("tiny", quantum_learning_rate=0.05)
-    assert ModelConfig(**mc.to_dict()) == mc
+    assert ModelConfig.from_dict(mc.to_dict()) == mc
     assert TrainConfig(**tc.to_dict()) == tc
+
+
+def test_device_is_kept_apart_from_the_architecture():
+    """Where quantum heads run is not what the model is: the architecture has no device field,
+    the same model runs elsewhere with .on(), and flat dicts from before the split still load."""
+    mc = ModelConfig.from_preset("original", attention="enhance", device="aer", noise="manila")
+    assert mc.quantum_device == DeviceConfig("aer", noise="manila")
+    assert (mc.device, mc.shots, mc.noise) == ("aer", None, "manila")
+    assert not {"device", "shots", "noise", "aer_threads", "quantum_device"} & set(
+        mc.architecture())
+    elsewhere = mc.on(device="default.qubit", noise=None)
+    assert elsewhere.architecture() == mc.architecture() and elsewhere.device == "default.qubit"
+    flat = {**mc.architecture(), "device": "aer", "shots": None, "noise": "manila",
+            "aer_threads": None}
+    assert ModelConfig.from_dict(flat) == mc
+    with pytest.raises(ConfigError, match="--noise needs an Aer device"):
+        mc.on(device="default.qubit")  # manila noise cannot follow it there
 
 
 def test_names_from_before_the_rename_still_work():

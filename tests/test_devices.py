@@ -70,7 +70,7 @@ def test_host_device_tracker_keeps_totals_not_history(device, inputs):
 
 
 def test_executor_scope_gives_each_run_its_own_counts(inputs):
-    config = ModelConfig(attention="enhance", device="lightning.qubit", n_qubits=N_QUBITS)
+    config = ModelConfig(attention="enhance", n_qubits=N_QUBITS).on(device="lightning.qubit")
     with devices.executor_scope(config) as first:
         assert devices.executor_for(config) is first
         jax.jit(first.__call__)(inputs[0], inputs[1]).block_until_ready()
@@ -86,16 +86,16 @@ def test_executor_scope_gives_each_run_its_own_counts(inputs):
 
 def test_unknown_device_lists_known_ones():
     with pytest.raises(ConfigError, match="known devices: default.qubit, lightning.qubit"):
-        ModelConfig(attention="enhance", device="braket.local")
+        ModelConfig(attention="enhance").on(device="braket.local")
 
 
 def test_missing_plugin_names_the_package(monkeypatch):
     spec = dataclasses.replace(devices.DEVICES["lightning.qubit"], module="not_installed_mod")
     monkeypatch.setitem(devices.DEVICES, "lightning.qubit", spec)
     with pytest.raises(ConfigError, match="pip install pennylane-lightning"):
-        ModelConfig(attention="enhance", device="lightning.qubit")
+        ModelConfig(attention="enhance").on(device="lightning.qubit")
 
 
 def test_shots_need_a_sampling_device():
     with pytest.raises(ConfigError, match="exact expectation values"):
-        ModelConfig(attention="original", device="default.qubit", shots=100)
+        ModelConfig(attention="original").on(shots=100)

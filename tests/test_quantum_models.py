@@ -1,6 +1,5 @@
 """Whole quantum models agree across devices, and a failing quantum head stops the run."""
 
-import dataclasses
 import json
 
 import jax
@@ -8,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qgpt_jax.config import ModelConfig, TrainConfig
+from qgpt_jax.config import DeviceConfig, ModelConfig, TrainConfig
 from qgpt_jax.engine import train
 from qgpt_jax.errors import QuantumExecutionError
 from qgpt_jax.model import GPT, init
@@ -28,7 +27,7 @@ def loss_and_grads(config: ModelConfig, params, idx):
 
 @pytest.fixture(scope="module", params=["original", "enhance"])
 def kind_reference(request):
-    config = ModelConfig(attention=request.param, device="default.qubit", **TINY)
+    config = ModelConfig(attention=request.param, **TINY)
     params = init(config, jax.random.key(0))
     idx = jnp.array([[3, 7]], dtype=jnp.int32)
     return config, params, idx, loss_and_grads(config, params, idx)
@@ -37,7 +36,7 @@ def kind_reference(request):
 @pytest.mark.parametrize("device", ["aer", "qiskit.aer", "lightning.qubit"])
 def test_models_agree_across_devices(kind_reference, device):
     config, params, idx, (ref_loss, ref_grads) = kind_reference
-    other = dataclasses.replace(config, device=device)
+    other = config.on(device=device)
     logits = jax.jit(lambda p: GPT(other).apply({"params": p}, idx))(params)
     ref_logits = GPT(config).apply({"params": params}, idx)
     np.testing.assert_allclose(logits, ref_logits, atol=1e-5)
@@ -57,7 +56,7 @@ def exploding_run(self, program, bindings):
 def test_failing_quantum_head_stops_the_run(monkeypatch, dataset):
     config = ModelConfig(
         **{**TINY, "vocab_size": dataset.tokenizer.vocab_size, "block_size": 4, "n_qubits": 3},
-        attention="enhance", device="aer",
+        attention="enhance", quantum_device=DeviceConfig("aer"),
     )
     monkeypatch.setattr(BatchedAerCircuit, "run", exploding_run)
     tc = TrainConfig.from_preset("tiny", max_iters=2, eval_interval=2, steps_per_call=1)

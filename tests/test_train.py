@@ -160,7 +160,7 @@ def test_chunk_plan_fuses_any_run_length(start, stop, max_steps, every, expected
 
 
 def test_enhance_run_counts_circuits_from_shapes(tiny_model_config, tiny_train_config, dataset):
-    mc = dataclasses.replace(tiny_model_config, attention="enhance", device="default.qubit")
+    mc = dataclasses.replace(tiny_model_config, attention="enhance").on(device="default.qubit")
     tc = tiny_train_config  # tiny preset, 4 steps, eval_iters 2
     result = train(mc, tc, dataset, progress=False)
     assert [e["step"] for e in result.evals] == [0, 4]
