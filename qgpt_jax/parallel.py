@@ -62,6 +62,12 @@ def make_mesh(spec: MeshSpec):
     from jax.sharding import Mesh
 
     devices = jax.devices()
+    if jax.process_count() > 1 and spec.size != len(devices):
+        raise ConfigError(
+            f"--mesh {spec} uses {spec.size} devices, but the {jax.process_count()} processes of "
+            f"this run hold {len(devices)}; a multi-process mesh spans every device of every "
+            f"process (e.g. --mesh data={len(devices)})"
+        )
     if spec.size > len(devices):
         raise ConfigError(
             f"--mesh {spec} needs {spec.size} devices but JAX sees {len(devices)} "

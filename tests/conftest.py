@@ -107,3 +107,15 @@ def tiny_model_config(dataset) -> ModelConfig:
 @pytest.fixture(scope="session")
 def tiny_train_config() -> TrainConfig:
     return TrainConfig.from_preset("tiny", max_iters=4)
+
+
+@pytest.fixture(autouse=True)
+def restore_xla_flags():
+    """Entry points add XLA flags to the environment (a --mesh on a CPU asks for host devices);
+    subprocesses started by later tests must not inherit what an earlier test set."""
+    before = os.environ.get("XLA_FLAGS")
+    yield
+    if before is None:
+        os.environ.pop("XLA_FLAGS", None)
+    else:
+        os.environ["XLA_FLAGS"] = before

@@ -345,3 +345,24 @@ def test_generate_bad_checkpoint(tmp_path, capfd, what):
         generate_cli.main(["--checkpoint", str(checkpoint), "First"])
     assert info.value.code == 2
     assert_one_error_line(capfd, "no checkpoint at" if what == "missing" else "not a qgpt-jax")
+
+
+def test_resume_reads_a_report_written_before_the_rename(tmp_path, corpus_path, capsys):
+    """A results.json whose model is still called "seed" resumes: its finished runs are kept."""
+    out = tmp_path / "old"
+    compare_cli.main(["--preset", "tiny", "--iters", "2", "--models", "original", "--seeds", "0",
+                      "--data", str(corpus_path), "--out", str(out), "--no-progress",
+                      "--sample-tokens", "2"])
+    report = json.loads((out / "results.json").read_text())
+    report["config"]["models"] = ["seed"]
+    report["config"]["preset"] = "tiny"
+    for run in report["runs"]:
+        run["model"] = "seed"
+    (out / "results.json").write_text(json.dumps(report))
+    capsys.readouterr()
+    compare_cli.main(["--resume", str(out), "--data", str(corpus_path), "--no-progress"])
+    assert "done in the earlier run, not retrained" in capsys.readouterr().out
+    resumed = json.loads((out / "results.json").read_text())
+    assert resumed["status"] == "done"
+    assert [r["model"] for r in resumed["runs"]] == ["original"]
+    assert resumed["runs"][0]["step_losses"] == report["runs"][0]["step_losses"]

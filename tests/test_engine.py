@@ -262,6 +262,7 @@ def test_two_processes_train_data_parallel_like_one(corpus_path, tiny_model_conf
         subprocess.Popen(
             [sys.executable, "-c", TWO_PROCESSES, str(corpus_path), coordinator, str(i)],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "XLA_FLAGS": ""},  # one CPU device per process
         )
         for i in range(2)
     ]
