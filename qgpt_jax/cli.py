@@ -201,10 +201,11 @@ def setup_runtime(args: argparse.Namespace | None = None):
     # On one host, a mesh over the CPU gets as many CPU devices as it names.
     configure_xla(spec.size if spec is not None and not multi_process else 1)
     quiet_libraries()
-    if args is None:
-        return None
     from qgpt_jax import compile_cache
 
+    if args is None:  # tools without engine flags still read and fill the default cache
+        compile_cache.enable(None)
+        return None
     initialize_distributed(
         getattr(args, "coordinator", None),
         getattr(args, "num_processes", None),

@@ -206,7 +206,7 @@ def compare(
             **r, "model": LEGACY_NAMES.get(r["model"], r["model"])
         }
         for r in earlier
-        if r.get("status") == "done"
+        if r.get("status", "done") == "done"  # reports before schema 2 hold finished runs only
     }
     results = {
         "schema_version": RESULTS_SCHEMA_VERSION,
@@ -358,11 +358,11 @@ def summarize(runs: list[dict]) -> dict:
         }
         summary[model]["params"] = mine[0]["params"]
         # Seeds trained together share one clock: the aggregate counts each group once.
-        groups = {tuple(r["seed_group"]): r for r in mine}.values()
+        groups = {tuple(r.get("seed_group", [r["seed"]])): r for r in mine}.values()
         summary[model]["tokens_per_s_all_seeds"] = mean_std(
             [r.get("tokens_per_s_all_seeds") for r in groups]
         )
-        summary[model]["seeds_together"] = max(r["seeds_together"] for r in mine)
+        summary[model]["seeds_together"] = max(r.get("seeds_together", 1) for r in mine)
     return summary
 
 
