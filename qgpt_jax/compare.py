@@ -148,6 +148,8 @@ def load_results(out: Path) -> dict:
         raise ConfigError(f"{path} is not a readable results file ({exc}); cannot resume") from None
     if not isinstance(results, dict) or not isinstance(results.get("config"), dict):
         raise ConfigError(f"{path} is not a qgpt-jax results file; cannot resume")
+    for run in results.get("runs", []):  # model names from before the rename
+        run["model"] = LEGACY_NAMES.get(run["model"], run["model"])
     return results
 
 
@@ -202,9 +204,7 @@ def compare(
         ensure_writable(out)
     earlier = load_results(out).get("runs", []) if resume else []
     done = {
-        (LEGACY_NAMES.get(r["model"], r["model"]), r["seed"]): {
-            **r, "model": LEGACY_NAMES.get(r["model"], r["model"])
-        }
+        (r["model"], r["seed"]): r
         for r in earlier
         if r.get("status", "done") == "done"  # reports before schema 2 hold finished runs only
     }

@@ -26,7 +26,7 @@ from jax.sharding import PartitionSpec as P
 
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import get_batch
-from qgpt_jax.model import GPT
+from qgpt_jax.model import GPT, init
 
 QUANTUM_PARAM_NAMES = ("circuit_weights", "quantum_scale", "angle_projection")
 SEED_AXIS, DATA_AXIS = "seed", "data"
@@ -130,8 +130,7 @@ def make_optimizer(tc: TrainConfig) -> optax.GradientTransformation:
 
 def init_state(mc: ModelConfig, tc: TrainConfig, seed) -> TrainState:
     """Fresh parameters and optimizer state of the run with ``seed``. Pure; jit it."""
-    dummy = jnp.zeros((1, mc.block_size), dtype=jnp.int32)
-    params = GPT(mc).init(RunKeys.from_seed(seed).init, dummy, deterministic=True)["params"]
+    params = init(mc, RunKeys.from_seed(seed).init)
     return TrainState.create(apply_fn=GPT(mc).apply, params=params, tx=make_optimizer(tc))
 
 
@@ -254,8 +253,6 @@ class Programs:
     init: object
     train_chunk: object
     evaluate: object
-    state_sharding: object
-    """Where the state lives on the mesh (``None`` without a mesh)."""
     seed_sharding: object
     """Where arrays with a leading seed axis live on the mesh."""
     replicated: object
@@ -293,7 +290,6 @@ def build_programs(mc: ModelConfig, tc: TrainConfig, n_seeds: int, mesh=None) ->
             init=jax.jit(init),
             train_chunk=jax.jit(chunk, donate_argnums=0),
             evaluate=jax.jit(evaluate),
-            state_sharding=None,
             seed_sharding=None,
             replicated=None,
             max_steps=max_steps,
@@ -314,7 +310,6 @@ def build_programs(mc: ModelConfig, tc: TrainConfig, n_seeds: int, mesh=None) ->
             in_shardings=(state_sharding, replicated, replicated, per_seed, replicated),
             out_shardings=replicated,
         ),
-        state_sharding=state_sharding,
         seed_sharding=per_seed,
         replicated=replicated,
         max_steps=max_steps,
