@@ -10,9 +10,9 @@ import optax
 import pytest
 
 from qgpt_jax.config import ModelConfig
+from qgpt_jax.layers import LAYER_NORM_EPS, Dropout
 from qgpt_jax.model import (
     GPT,
-    LAYER_NORM_EPS,
     Block,
     circuits_per_forward,
     count_params,
@@ -231,7 +231,6 @@ def test_seed_head_couples_the_batch(models, idx):
 
 
 def test_hashed_dropout_keeps_the_right_fraction_and_scales():
-    from qgpt_jax.model import Dropout
 
     x = jnp.ones((100, 200))
     layer = Dropout(0.25)
