@@ -60,8 +60,10 @@ def add_config_flags(
         group = parser.add_argument_group(f"{cls.__name__} fields (override the preset)")
         hints = typing.get_type_hints(cls)
         for field in dataclasses.fields(cls):
-            if field.name in SKIP_FLAGS or field.name in skip or dataclasses.is_dataclass(
-                hints[field.name]
+            if (
+                field.name in SKIP_FLAGS
+                or field.name in skip
+                or dataclasses.is_dataclass(hints[field.name])
             ):
                 continue
             flag = "--" + field.name.replace("_", "-")

@@ -72,13 +72,14 @@ def test_host_device_tracker_keeps_totals_not_history(device, inputs):
 def test_executor_scope_gives_each_run_its_own_counts(inputs):
     config = ModelConfig(attention="enhance", n_qubits=N_QUBITS).on(device="lightning.qubit")
     with devices.executor_scope(config) as first:
-        assert devices.executor_for(config) is first
-        jax.jit(first.__call__)(inputs[0], inputs[1]).block_until_ready()
+        run = devices.executor_for(config)
+        assert devices.executor_for(config) is run  # built once per scope and circuit
+        jax.jit(run.__call__)(inputs[0], inputs[1]).block_until_ready()
         with devices.executor_scope(config) as second:
-            assert devices.executor_for(config) is second and second.executions() == 0
-        assert devices.executor_for(config) is first
-    assert first.executions() > 0
-    assert devices.executor_for(config) not in (first, second)  # outside a scope: a new one
+            assert devices.executor_for(config) is not run and second.executions() == 0
+        assert devices.executor_for(config) is run
+    assert first.executions() == run.executions() > 0
+    assert devices.executor_for(config) is not run  # outside a scope: a new one
     classical = dataclasses.replace(config, attention="classical")
     with devices.executor_scope(classical) as none:
         assert none is None

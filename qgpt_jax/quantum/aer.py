@@ -5,10 +5,11 @@ per circuit). ``BatchedAerCircuit`` transpiles the attention circuit once, with 
 ``Parameter`` per gate angle, and evaluates all parameter sets of a call in ONE Aer job through
 runtime parameter binding (``runtime_parameter_bind_enable``), a fraction of a millisecond each.
 
-The gate sequence is recorded from the same PennyLane definition the other devices run
-(``zz_feature_map`` + ``real_amplitudes``), so the Aer circuit cannot drift from it. Recorded on JAX
-inputs, every gate angle is a JAX expression of (angles, weights): the simulator only ever sees gate
-angles, and JAX's chain rule carries their parameter-shift gradients back to angles and weights.
+The gate sequence is recorded from the same PennyLane definition the other devices run (a
+``Circuit`` of ``qgpt_jax.quantum.circuits``), so the Aer circuit cannot drift from it. Recorded
+on JAX inputs, every gate angle is a JAX expression of (angles, weights): the simulator only ever
+sees gate angles, and JAX's chain rule carries their parameter-shift gradients back to angles
+and weights.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
 from qgpt_jax.errors import QuantumExecutionError
+from qgpt_jax.quantum.circuits import ATTENTION, Circuit, n_circuit_weights
 
 QISKIT_GATES = {
     "Hadamard": "h",
@@ -88,22 +90,18 @@ class Gate:
     parametrized: bool
 
 
-def record_circuit(angles, weights, n_qubits: int) -> tuple[tuple[Gate, ...], list]:
-    """Gate structure (static) and gate angles of the attention circuit on ``angles``, ``weights``.
+def record_circuit(
+    angles, weights, n_qubits: int, circuit: Circuit = ATTENTION
+) -> tuple[tuple[Gate, ...], list]:
+    """Gate structure (static) and gate angles of ``circuit`` on ``angles``, ``weights``.
 
-    ``angles`` is (N, n_qubits): angles computed from it come back with the batch dimension (N,),
+    ``angles`` is (N, inputs): angles computed from it come back with the batch dimension (N,),
     angles computed from ``weights`` only come back as scalars.
     """
     import pennylane as qml
 
-    from qgpt_jax.quantum.circuits import real_amplitudes, zz_feature_map
-
-    def circuit(x, w):
-        zz_feature_map(x, n_qubits)
-        real_amplitudes(w, n_qubits)
-
     gates, params = [], []
-    for op in qml.tape.make_qscript(circuit)(angles, weights).operations:
+    for op in qml.tape.make_qscript(circuit.gates)(angles, weights, n_qubits).operations:
         if op.name not in QISKIT_GATES or len(op.parameters) > 1:
             raise QuantumExecutionError(f"the batched Aer path cannot run the gate {op.name}")
         gates.append(Gate(QISKIT_GATES[op.name], tuple(op.wires.tolist()), bool(op.parameters)))
@@ -207,6 +205,7 @@ class _Program:
     parameters: tuple
     batched: tuple[int, ...]
     shared: tuple[int, ...]
+    n_outputs: int
 
     def bindings(self, batched: np.ndarray, shared: np.ndarray) -> np.ndarray:
         """Full parameter rows (..., N, P) from batched (..., N, Kb) and shared (..., Ks) columns.
@@ -224,29 +223,31 @@ class _Program:
         return (self.batched if shifts.batched else ()) + (self.shared if shifts.shared else ())
 
     def expvals(self, batched, shared) -> np.ndarray:
-        """Host side of the forward pass: all bindings (every vmapped head's N), one job."""
+        """Host side of the forward pass: all bindings (every vmapped head's N), one job.
+        Returns (..., N, outputs)."""
         rows = self.bindings(batched, shared)
         values = self.backend.run(self, rows.reshape(-1, rows.shape[-1]))
-        return values.reshape(rows.shape[:-1]).astype(np.float32)
+        return values.reshape(*rows.shape[:-1], -1).astype(np.float32)
 
     def jacobian(self, batched, shared, shifts: _Shifts) -> np.ndarray:
-        """Host side of the backward pass: (N, K) derivatives of the K shifted columns, one job of
-        N * 2K bindings."""
+        """Host side of the backward pass: (N, outputs, K) derivatives of the K shifted columns,
+        one job of N * 2K bindings."""
         base = self.bindings(batched, shared)  # (..., N, P)
         columns = self.shifted_columns(shifts)
         offsets = np.zeros((len(columns), 2, base.shape[-1]))
         for j, k in enumerate(columns):
             offsets[j, :, k] = (SHIFT, -SHIFT)
         shifted = (base[..., None, None, :] + offsets).reshape(-1, base.shape[-1])
-        values = self.backend.run(self, shifted).reshape(*base.shape[:-1], len(columns), 2)
-        return ((values[..., 0] - values[..., 1]) / 2).astype(np.float32)
+        values = self.backend.run(self, shifted).reshape(*base.shape[:-1], len(columns), 2, -1)
+        derivative = (values[..., 0, :] - values[..., 1, :]) / 2  # (..., N, K, outputs)
+        return np.swapaxes(derivative, -1, -2).astype(np.float32)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _expectation(program: _Program, batched, shared):
     return jax.pure_callback(
         program.expvals,
-        jax.ShapeDtypeStruct((batched.shape[0],), jnp.float32),
+        jax.ShapeDtypeStruct((batched.shape[0], program.n_outputs), jnp.float32),
         batched,
         shared,
         vmap_method="expand_dims",  # vmapped heads: one job for all of them
@@ -266,12 +267,12 @@ def _expectation_bwd(program: _Program, residuals, cotangent):
         return jnp.zeros_like(batched), jnp.zeros_like(shared)
     jacobian = jax.pure_callback(
         functools.partial(program.jacobian, shifts=shifts),
-        jax.ShapeDtypeStruct((batched.shape[0], len(columns)), jnp.float32),
+        jax.ShapeDtypeStruct((batched.shape[0], program.n_outputs, len(columns)), jnp.float32),
         batched,
         shared,
         vmap_method="expand_dims",  # vmapped heads: one job for all of them
     )
-    grads = cotangent[:, None] * jacobian  # (N, K)
+    grads = jnp.einsum("no,nok->nk", cotangent, jacobian)  # (N, K)
     n_batched = len(program.batched) if shifts.batched else 0
     d_batched = grads[:, :n_batched] if shifts.batched else jnp.zeros_like(batched)
     d_shared = grads[:, n_batched:].sum(0) if shifts.shared else jnp.zeros_like(shared)
@@ -288,19 +289,22 @@ def _stack(values: list, shape: tuple[int, ...]):
 
 
 class BatchedAerCircuit:
-    """The attention circuit on Qiskit Aer: transpiled once, all bindings of a call in one job.
+    """A circuit on Qiskit Aer: transpiled once, all bindings of a call in one job.
 
-    ``backend(angles (N, n), weights (3n,)) -> (N,) float32`` works eagerly and inside ``jax.jit``,
-    ``jax.grad`` and ``jax.lax.scan``: the simulation is a ``jax.pure_callback``, differentiated by
-    parameter shift in one more job of ``N * 2K`` bindings, K being the gate angles JAX
-    differentiates (all ``P`` when gradients reach the angles, only the ``3n`` ansatz angles when
-    they reach the weights only). ``executions`` counts the bindings run, forward and gradient
-    (under ``jit``, a forward pass whose value nothing uses, as in a bare ``jax.grad``, is dropped).
+    ``backend(angles (N, inputs), weights (3n,)) -> (N,)`` (one readout value) or ``(N, outputs)``
+    float32 works eagerly and inside ``jax.jit``, ``jax.grad`` and ``jax.lax.scan``: the
+    simulation is a ``jax.pure_callback``, differentiated by parameter shift in one more job of
+    ``N * 2K`` bindings, K being the gate angles JAX differentiates (all ``P`` when gradients
+    reach the angles, only the ansatz angles when they reach the weights only). ``executions``
+    counts the bindings run, forward and gradient (under ``jit``, a forward pass whose value
+    nothing uses, as in a bare ``jax.grad``, is dropped).
 
-    Exact mode (``shots=None``) saves <Z...Z> directly: statevector method, or density matrix with
-    ``noise``. With shots, every qubit is measured and <Z...Z> is the mean parity of the counts.
-    ``noise`` names a fake IBM backend (``qgpt_jax.quantum.noise``): its noise model, basis gates
-    and coupling map, the circuit transpiled to it.
+    Every readout is diagonal in the computational basis, so each binding yields the probabilities
+    of the 2^n basis states and the outputs are ``probabilities @ circuit.diagonal(n)``. Exact mode
+    (``shots=None``) saves the probabilities (statevector method, or density matrix with
+    ``noise``); with shots, every qubit is measured and the probabilities are the counts'
+    frequencies. ``noise`` names a fake IBM backend (``qgpt_jax.quantum.noise``): its noise model,
+    basis gates and coupling map, the circuit transpiled to it.
     """
 
     def __init__(
@@ -309,15 +313,20 @@ class BatchedAerCircuit:
         shots: int | None = None,
         noise: str | None = None,
         threads: int | None = None,
+        circuit: Circuit = ATTENTION,
     ):
         from qiskit_aer import AerSimulator
 
-        from qgpt_jax.quantum.circuits import n_circuit_weights
         from qgpt_jax.quantum.noise import fake_backend, validate_backend
 
+        if circuit.readout == "state":
+            raise QuantumExecutionError(
+                f"the Aer path samples circuits and cannot return the state {circuit.name!r} reads"
+            )
         if noise is not None:
             validate_backend(noise, n_qubits)
-        self.n_qubits, self.shots, self.noise = n_qubits, shots, noise
+        self.n_qubits, self.shots, self.noise, self.circuit = n_qubits, shots, noise, circuit
+        self.readout = circuit.diagonal(n_qubits)  # (2^n, outputs)
         self.executions = 0
         options = {
             "method": "statevector" if noise is None else "density_matrix",
@@ -329,23 +338,24 @@ class BatchedAerCircuit:
             else AerSimulator.from_backend(fake_backend(noise), **options)
         )
         self._programs: dict[tuple, _Program] = {}
-        self._parity_signs: dict[str, int] = {}
         # One binding through the whole path, so a broken setup fails here, outside JAX.
+        inputs = np.zeros((1, circuit.inputs_per_qubit * n_qubits))
         gates, params = record_circuit(
-            np.zeros((1, n_qubits)), np.zeros(n_circuit_weights(n_qubits)), n_qubits
+            inputs, np.zeros(n_circuit_weights(n_qubits)), n_qubits, circuit
         )
         self.run(self.program(gates, params), np.zeros((1, len(params))))
         self.executions = 0
 
     def __call__(self, angles, weights):
-        """``angles`` (N, n_qubits), ``weights`` (3 n_qubits,) -> <Z...Z> of shape (N,)."""
+        """``angles`` (N, inputs), ``weights`` (3 n_qubits,) -> (N,) or (N, outputs)."""
         n = angles.shape[0]
-        gates, params = record_circuit(angles, weights, self.n_qubits)
+        gates, params = record_circuit(angles, weights, self.n_qubits, self.circuit)
         program = self.program(gates, params)
         batched = _stack([params[k] for k in program.batched], (n,))
         shared = _stack([params[k] for k in program.shared], ())
         with reraise_aer_failures():
-            return _expectation(program, batched, shared)
+            values = _expectation(program, batched, shared)
+        return values[:, 0] if program.n_outputs == 1 else values
 
     def program(self, gates: tuple[Gate, ...], params: list) -> _Program:
         """The transpiled program for a recorded circuit (built once per gate structure)."""
@@ -355,39 +365,42 @@ class BatchedAerCircuit:
         if key not in self._programs:
             circuit, parameters, readout = transpiled_circuit(gates, self.n_qubits, self.noise)
             self._programs[key] = _Program(
-                self, self._with_readout(circuit, readout), parameters, batched, shared
+                self,
+                self._with_readout(circuit, readout),
+                parameters,
+                batched,
+                shared,
+                self.readout.shape[1],
             )
         return self._programs[key]
 
     def _with_readout(self, circuit, readout: tuple[int, ...]):
-        """The transpiled circuit plus what the mode reads: <Z...Z> saved, or every qubit
-        measured."""
+        """The transpiled circuit plus what the mode reads: the probabilities of the logical
+        qubits saved, or every logical qubit measured into bits in its order."""
         from qiskit import ClassicalRegister
-        from qiskit.quantum_info import Pauli
-        from qiskit_aer.library import SaveExpectationValue
+        from qiskit_aer.library import SaveProbabilities
 
         circuit = circuit.copy()
         if self.shots is None:
-            circuit.append(
-                SaveExpectationValue(Pauli("Z" * self.n_qubits), label="expval"), list(readout)
-            )
+            circuit.append(SaveProbabilities(self.n_qubits, label="probabilities"), list(readout))
         else:
-            bits = ClassicalRegister(self.n_qubits, "parity")
+            bits = ClassicalRegister(self.n_qubits, "readout")
             circuit.add_register(bits)
             circuit.measure(list(readout), bits)
         return circuit
 
     def bindings(self, angles: np.ndarray, weights: np.ndarray) -> tuple[_Program, np.ndarray]:
-        """The program and full parameter rows ``(N, P)`` of the circuit on ``angles`` (N, n)
+        """The program and full parameter rows ``(N, P)`` of the circuit on ``angles`` (N, inputs)
         and ``weights``: what ``run`` takes, for measuring Aer on its own."""
-        gates, params = record_circuit(angles, weights, self.n_qubits)
+        gates, params = record_circuit(angles, weights, self.n_qubits, self.circuit)
         program = self.program(gates, params)
         n = angles.shape[0]
         batched = np.stack([np.broadcast_to(params[k], (n,)) for k in program.batched], -1)
         return program, program.bindings(batched, np.array([params[k] for k in program.shared]))
 
     def run(self, program: _Program, bindings: np.ndarray) -> np.ndarray:
-        """<Z...Z> for every row of ``bindings`` (M, P): one Aer job of M bindings."""
+        """The readout values (M, outputs) for every row of ``bindings`` (M, P): one Aer job of M
+        bindings."""
         binds = [{p: bindings[:, k].tolist() for k, p in enumerate(program.parameters)}]
         try:
             result = self._simulator.run(
@@ -402,18 +415,14 @@ class BatchedAerCircuit:
             raise self._failure(len(bindings), result.status)
         self.executions += len(bindings)
         if self.shots is None:
-            return np.array([r.data.to_dict()["expval"] for r in result.results])
-        return np.array([self._parity(r.data.counts) for r in result.results])
-
-    def _parity(self, counts: dict[str, int]) -> float:
-        """Mean of (-1)^(number of ones) over the measured bitstrings (hex keys)."""
-        signs = self._parity_signs
-        total = 0
-        for key, count in counts.items():
-            if key not in signs:
-                signs[key] = 1 - 2 * (int(key, 16).bit_count() & 1)
-            total += signs[key] * count
-        return total / self.shots
+            probabilities = np.array([r.data.to_dict()["probabilities"] for r in result.results])
+        else:
+            probabilities = np.zeros((len(bindings), 2**self.n_qubits))
+            for row, r in enumerate(result.results):
+                for key, count in r.data.counts.items():
+                    probabilities[row, int(key, 16)] = count
+            probabilities /= self.shots
+        return probabilities @ self.readout
 
     def _failure(self, n_bindings: int, detail) -> QuantumExecutionError:
         mode = f"noise={self.noise}" if self.noise else "noiseless"

@@ -1,7 +1,8 @@
-"""The quantum attention circuit, written natively in PennyLane operations.
+"""The quantum attention circuits, written natively in PennyLane operations.
 
-It reproduces Qiskit's library circuits gate for gate (``tests/test_circuits.py`` compares it with
-``qiskit.quantum_info.Statevector`` on random inputs and weights):
+The attention circuit reproduces Qiskit's library circuits gate for gate
+(``tests/test_circuits.py`` compares it with ``qiskit.quantum_info.Statevector`` on random inputs
+and weights):
 
 * ``zz_feature_map(n, reps=1, entanglement="circular")``: H and P(2 x_i) on every qubit, then for
   every circular pair (i, j): CX(i, j), P(2 (pi - x_i)(pi - x_j)) on j, CX(i, j);
@@ -11,12 +12,24 @@ It reproduces Qiskit's library circuits gate for gate (``tests/test_circuits.py`
 
 Inputs may carry a leading batch dimension (PennyLane parameter broadcasting), so one QNode call
 evaluates a whole batch of circuits.
+
+Every attention kind names a ``Circuit``: its gates on (inputs, weights) and what is read out.
+All readouts are diagonal in the computational basis (or the state itself), so every device can
+compute them, and the Aer path reads them all from one probability vector:
+
+* ``parity``: <Z x ... x Z>, one value (the original circuit);
+* ``z``: <Z_i> of every qubit, ``n`` values;
+* ``zero``: the probability of |0...0>, one value (a compute-uncompute overlap);
+* ``state``: the state vector (simulators that return a differentiable state only).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
+import numpy as np
 import pennylane as qml
 
 ANSATZ_REPS = 2
@@ -64,3 +77,90 @@ def seed_circuit(inputs, weights):
     zz_feature_map(inputs, n_qubits)
     real_amplitudes(weights, n_qubits)
     return qml.expval(parity_observable(n_qubits))
+
+
+def attention_gates(inputs, weights, n_qubits: int) -> None:
+    """The attention circuit's gates: feature map on ``inputs``, ansatz on ``weights``."""
+    zz_feature_map(inputs, n_qubits)
+    real_amplitudes(weights, n_qubits)
+
+
+def kernel_feature_map(inputs, weights, n_qubits: int) -> None:
+    """A trainable quantum feature map |phi(x)> = ZZ(x) RA(w) ZZ(x) |0>.
+
+    The data are uploaded twice around the trainable ansatz: with a single upload followed by the
+    ansatz, the ansatz would cancel in every overlap <phi(x)|phi(y)> and nothing would be learnt.
+    """
+    zz_feature_map(inputs, n_qubits)
+    real_amplitudes(weights, n_qubits)
+    zz_feature_map(inputs, n_qubits)
+
+
+def kernel_overlap_gates(inputs, weights, n_qubits: int) -> None:
+    """Compute-uncompute: U(y) then U(x)^dagger on ``inputs`` = (x, y) of shape ``(..., 2n)``, so
+    that the probability of |0...0> is the fidelity |<phi(x)|phi(y)>|^2, as hardware estimates it.
+    """
+    x, y = inputs[..., :n_qubits], inputs[..., n_qubits:]
+    kernel_feature_map(y, weights, n_qubits)
+    for op in reversed(qml.tape.make_qscript(kernel_feature_map)(x, weights, n_qubits).operations):
+        qml.apply(op.adjoint())
+
+
+READOUTS = ("parity", "z", "zero", "state")
+
+
+@dataclass(frozen=True)
+class Circuit:
+    """A family of circuits: gates on (inputs, weights), and what is read out."""
+
+    name: str
+    gates: Callable
+    """``gates(inputs, weights, n_qubits)`` applies PennyLane operations."""
+    readout: str
+    inputs_per_qubit: int = 1
+    """Input angles per qubit of one circuit (2 for an overlap of two encodings)."""
+
+    def n_outputs(self, n_qubits: int) -> int:
+        return {"parity": 1, "z": n_qubits, "zero": 1, "state": 2**n_qubits}[self.readout]
+
+    def measurements(self, n_qubits: int):
+        """PennyLane measurement(s) of the readout (a list for several values)."""
+        if self.readout == "parity":
+            return qml.expval(parity_observable(n_qubits))
+        if self.readout == "z":
+            return [qml.expval(qml.Z(i)) for i in range(n_qubits)]
+        if self.readout == "zero":
+            return qml.expval(qml.Projector([0] * n_qubits, wires=range(n_qubits)))
+        return qml.state()
+
+    def diagonal(self, n_qubits: int) -> np.ndarray:
+        """The readout as a (2^n, outputs) table over computational basis states (qiskit's
+        little-endian order: bit i of the index is qubit i), so outputs = probabilities @ table.
+        """
+        index = np.arange(2**n_qubits)
+        bits = (index[:, None] >> np.arange(n_qubits)) & 1  # (2^n, n)
+        if self.readout == "parity":
+            return (1 - 2 * (bits.sum(1) % 2))[:, None].astype(np.float64)
+        if self.readout == "z":
+            return (1 - 2 * bits).astype(np.float64)
+        if self.readout == "zero":
+            return (index == 0)[:, None].astype(np.float64)
+        raise ValueError("a state is not a diagonal readout")
+
+    def qfunc(self, n_qubits: int) -> Callable:
+        """The QNode function ``(inputs, weights) -> measurements`` of this circuit."""
+
+        def circuit(inputs, weights):
+            self.gates(inputs, weights, n_qubits)
+            return self.measurements(n_qubits)
+
+        circuit.__name__ = f"{self.name.replace('-', '_')}_circuit"
+        return circuit
+
+
+ATTENTION = Circuit("attention", attention_gates, "parity")
+"""The original project's circuit: ZZ feature map, RealAmplitudes, <Z...Z>."""
+ATTENTION_Z = Circuit("attention-z", attention_gates, "z")
+"""The same gates, every qubit's <Z_i> read out."""
+KERNEL_STATE = Circuit("kernel-state", kernel_feature_map, "state")
+KERNEL_OVERLAP = Circuit("kernel-overlap", kernel_overlap_gates, "zero", inputs_per_qubit=2)

@@ -1,11 +1,12 @@
-"""The device switch: one place that turns a device name into a function running the circuit.
+"""The device switch: one place that turns a device name into a function running a circuit.
 
-``CircuitExecutor(n_qubits, device, ...)`` is a callable ``(angles (N, n), weights (3n,)) -> (N,)``
-that every quantum head uses, whatever the device. Executors have an explicit lifetime: the training
-engine opens one per run with ``executor_scope(config)`` (its QNode is built once, when the scope
-opens, never inside a training loop), reads the run's circuit count from it, and drops it when the
-scope closes. Heads find the scope's executor with ``executor_for(config)``; outside any scope (a
-library user calling ``forward``) each trace of a model builds its own. Devices:
+``CircuitExecutor(n_qubits, device, ..., circuit=...)`` is a callable ``(angles (N, k n), weights
+(3n,)) -> (N,)`` or ``(N, outputs)`` that every quantum head uses, whatever the device. Executors
+have an explicit lifetime: the training engine opens a scope per run with
+``executor_scope(config)``, reads the run's circuit count from it, and drops it when the scope
+closes. Inside the scope each circuit's QNode is built once, the first time a head asks for it
+with ``executor_for(config, circuit)`` (at trace time, never inside a training loop); outside any
+scope (a library user calling ``forward``) each trace of a model builds its own. Devices:
 
 * ``default.qubit``: PennyLane's simulator; with backprop the circuit compiles into the jitted train
   step like any other JAX code.
@@ -27,6 +28,7 @@ import jax.numpy as jnp
 import pennylane as qml
 
 from qgpt_jax.errors import ConfigError
+from qgpt_jax.quantum.circuits import ATTENTION, Circuit
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class DeviceSpec:
     noise: bool
     in_graph: bool
     """True when the simulation is part of the compiled XLA program (no host callback)."""
+    states: bool = False
+    """True when the device returns a state vector that gradients flow through."""
 
 
 DEVICES: dict[str, DeviceSpec] = {
@@ -54,6 +58,7 @@ DEVICES: dict[str, DeviceSpec] = {
             shots=False,
             noise=False,
             in_graph=True,
+            states=True,
         ),
         DeviceSpec(
             "lightning.qubit",
@@ -135,7 +140,7 @@ class CountingTracker(qml.Tracker):
 
 
 class CircuitExecutor:
-    """Runs the attention circuit for a batch of angle vectors on one device; counts executions."""
+    """Runs one circuit for a batch of input-angle vectors on one device; counts executions."""
 
     def __init__(
         self,
@@ -144,20 +149,24 @@ class CircuitExecutor:
         shots: int | None = None,
         noise: str | None = None,
         threads: int | None = None,
+        circuit: Circuit = ATTENTION,
     ):
-        self.n_qubits = n_qubits
+        self.n_qubits, self.circuit = n_qubits, circuit
         self.spec = DEVICES[device]
+        if circuit.readout == "state" and not self.spec.states:
+            raise ConfigError(
+                f"device {device!r} does not return differentiable states, which the circuit "
+                f"{circuit.name!r} reads; use an overlap circuit there"
+            )
         self._run = self._build(shots, noise, threads)
 
     def _build(self, shots, noise, threads):
-        from qgpt_jax.quantum.circuits import seed_circuit
-
         name = self.spec.name
         if name == "aer":
             from qgpt_jax.quantum.aer import BatchedAerCircuit
 
             self.backend = BatchedAerCircuit(
-                self.n_qubits, shots=shots, noise=noise, threads=threads
+                self.n_qubits, shots=shots, noise=noise, threads=threads, circuit=self.circuit
             )
             return self.backend
         kwargs = {}
@@ -170,7 +179,10 @@ class CircuitExecutor:
             self.device.tracker = CountingTracker()
             self.device.tracker.active = True
         qnode = qml.QNode(
-            seed_circuit, self.device, interface="jax", diff_method=self.spec.diff_method
+            self.circuit.qfunc(self.n_qubits),
+            self.device,
+            interface="jax",
+            diff_method=self.spec.diff_method,
         )
         if self.spec.diff_method == "parameter-shift":
             # Split the broadcast batch into single tapes before differentiating: PennyLane's
@@ -181,8 +193,16 @@ class CircuitExecutor:
         return qnode
 
     def __call__(self, angles, weights):
-        """``angles`` (N, n_qubits) and ``weights`` (3 n_qubits,) -> <Z...Z> of shape (N,)."""
-        return jnp.asarray(self._run(angles, weights), dtype=jnp.float32).reshape(angles.shape[0])
+        """``angles`` (N, inputs) and ``weights`` (3 n_qubits,) -> (N,) for one readout value,
+        else (N, outputs); a state comes back complex."""
+        n, outputs = angles.shape[0], self.circuit.n_outputs(self.n_qubits)
+        values = self._run(angles, weights)
+        if self.circuit.readout == "state":
+            return jnp.asarray(values, dtype=jnp.complex64).reshape(n, outputs)
+        if isinstance(values, (list, tuple)):  # several expectation values: (outputs, N) parts
+            values = jnp.stack([jnp.asarray(v).reshape(n) for v in values], axis=-1)
+        values = jnp.asarray(values, dtype=jnp.float32)
+        return values.reshape(n) if outputs == 1 else values.reshape(n, outputs)
 
     def executions(self) -> int | None:
         """Circuits this device actually ran (host devices); ``None`` for in-graph simulation.
@@ -202,36 +222,58 @@ def executor_key(config) -> tuple:
     return (config.n_qubits, config.device, config.shots, config.noise, config.aer_threads)
 
 
+def new_executor(config, circuit: Circuit) -> CircuitExecutor:
+    return CircuitExecutor(
+        config.n_qubits, config.device, config.shots, config.noise, config.aer_threads, circuit
+    )
+
+
+class Executors:
+    """The executors of one run, one per circuit its heads use, built on first use."""
+
+    def __init__(self, config):
+        self.config = config
+        self.by_circuit: dict[Circuit, CircuitExecutor] = {}
+
+    def get(self, circuit: Circuit) -> CircuitExecutor:
+        if circuit not in self.by_circuit:
+            self.by_circuit[circuit] = new_executor(self.config, circuit)
+        return self.by_circuit[circuit]
+
+    def executions(self) -> int | None:
+        """Circuits the device ran for this run (host devices); ``None`` for in-graph simulation."""
+        if DEVICES[self.config.device].in_graph:
+            return None
+        return sum(executor.executions() for executor in self.by_circuit.values())
+
+
 _SCOPED: contextvars.ContextVar[tuple] = contextvars.ContextVar("qgpt_executors", default=())
-"""The open scopes, innermost last: ``(executor_key, executor)`` pairs."""
+"""The open scopes, innermost last: ``(executor_key, Executors)`` pairs."""
 
 
 @contextlib.contextmanager
 def executor_scope(config):
-    """A fresh executor for ``config``'s device, used by every head traced inside the scope.
+    """Fresh executors for ``config``'s device, used by every head traced inside the scope.
 
-    Yields the executor (``None`` for classical models), so the caller reads its counts; the
-    executor is dropped when the scope closes.
+    Yields the run's ``Executors`` (``None`` for models that run no circuit), so the caller reads
+    its counts; the executors are dropped when the scope closes.
     """
     if not config.is_quantum:
         yield None
         return
-    executor = CircuitExecutor(
-        config.n_qubits, config.device, config.shots, config.noise, config.aer_threads
-    )
-    token = _SCOPED.set((*_SCOPED.get(), (executor_key(config), executor)))
+    executors = Executors(config)
+    token = _SCOPED.set((*_SCOPED.get(), (executor_key(config), executors)))
     try:
-        yield executor
+        yield executors
     finally:
         _SCOPED.reset(token)
 
 
-def executor_for(config) -> CircuitExecutor:
-    """The executor of the innermost open scope for ``config``'s device, else a new one."""
+def executor_for(config, circuit: Circuit = ATTENTION) -> CircuitExecutor:
+    """The executor of ``circuit`` in the innermost open scope for ``config``'s device, else a
+    new one."""
     key = executor_key(config)
-    for scoped_key, executor in reversed(_SCOPED.get()):
+    for scoped_key, executors in reversed(_SCOPED.get()):
         if scoped_key == key:
-            return executor
-    return CircuitExecutor(
-        config.n_qubits, config.device, config.shots, config.noise, config.aer_threads
-    )
+            return executors.get(circuit)
+    return new_executor(config, circuit)
