@@ -45,6 +45,18 @@ def compare(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def study(session: nox.Session) -> None:
+    """The study: every quantum kind with its controls, 5 seeds, at a preset (default original).
+
+    Later arguments win: ``nox -s study -- --preset original-large --iters 500 --out DIR``."""
+    install_project(session)
+    session.run(
+        "python", "-m", "experiments.compare", "--models", "study", "--seeds", "0,1,2,3,4",
+        "--preset", "original", "--out", "runs/study", *session.posargs,
+    )
+
+
+@nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Benchmark training throughput per model and device; arguments go to experiments.bench."""
     install_project(session)

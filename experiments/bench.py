@@ -68,10 +68,11 @@ def main(argv=None) -> None:
     import dataclasses
 
     from qgpt_jax.bench import plot_bench, run_bench
-    from qgpt_jax.compare import ensure_writable, parse_models
+    from qgpt_jax.compare import ensure_writable
     from qgpt_jax.data import load_dataset
     from qgpt_jax.errors import ConfigError
     from qgpt_jax.report import atomic_write_json, environment
+    from qgpt_jax.study import parse_models
 
     models = parse_models(args.models)
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]

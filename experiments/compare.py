@@ -10,6 +10,7 @@ import argparse
 import time
 from pathlib import Path
 
+from qgpt_jax.attention import kinds_help
 from qgpt_jax.cli import (
     ArgumentParser,
     add_config_flags,
@@ -33,9 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_preset_flag(parser)
     parser.add_argument(
         "--models",
-        help="comma-separated head kinds: classical, original (the original project's quantum "
-        "head), "
-        f"enhance (causal per-token quantum head) (default: {DEFAULT_MODELS})",
+        help="comma-separated models (default: "
+        f"{DEFAULT_MODELS}): attention kinds, classical-matched (the classical model resized "
+        "to within 1%% of each quantum kind's parameter count, or classical-matched:KIND), or "
+        "study (enhance, qsann and kernel, each with classical, classical-matched and its "
+        "surrogate). "
+        "Kinds: " + kinds_help().replace("%", "%%"),
     )
     parser.add_argument(
         "--seeds",
@@ -148,9 +152,10 @@ def resumed_arguments(args: argparse.Namespace) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     mesh = setup_runtime(args)
-    from qgpt_jax.compare import compare, parse_models, parse_seeds, summary_line
+    from qgpt_jax.compare import compare, parse_seeds, summary_line
     from qgpt_jax.data import load_dataset
     from qgpt_jax.errors import ConfigError
+    from qgpt_jax.study import parse_models
 
     if args.resume:
         args = resumed_arguments(args)
@@ -180,8 +185,9 @@ def main(argv=None) -> None:
         force=args.force,
         tensorboard_dir=args.tensorboard,
     )
-    for model, stats in results["summary"].items():
-        print(summary_line(model, stats))
+    for entry in results["summary"]:
+        print(summary_line(entry))
+    print(results["conclusion"])
     print(f"report: {out / 'results.md'}")
 
 

@@ -1,7 +1,7 @@
 """Classical vs quantum head on deterministic inputs, and a model's loss with its quantum part off.
 
 Examples:
-    python -m experiments.evaluate_components --attention seed
+    python -m experiments.evaluate_components --attention qsann
     python -m experiments.evaluate_components --checkpoint runs/cmp/checkpoints/enhance-seed0
 """
 
@@ -23,10 +23,11 @@ from qgpt_jax.config import DeviceConfig, ModelConfig
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="python -m experiments.evaluate_components",
-        description="Compare a classical and a quantum attention head on the same deterministic "
-        "input (shapes, mean absolute difference, median time per call), then a quantum model's "
-        "validation loss estimate (the preset's eval_iters batches) with its quantum "
-        "contribution on and off (quantum_scale = 0).",
+        description="Compare an attention kind's head with a classical head and with its "
+        "classical surrogate on the same deterministic input (shapes, mean absolute difference, "
+        "median time per call), then the model's validation loss estimate (the preset's "
+        "eval_iters batches), with its circuits' contribution on and off where the kind has "
+        "such a switch (quantum_scale = 0 for original and enhance).",
     )
     add_preset_flag(parser)
     parser.add_argument(
@@ -62,8 +63,10 @@ def main(argv=None) -> None:
     tokenizer = None
     if args.checkpoint:
         config, params, tokenizer = load_checkpoint(args.checkpoint)
-        if not config.is_quantum:
-            raise ConfigError("the checkpoint holds a classical model; pass a quantum one")
+        if config.attention == "classical":
+            raise ConfigError(
+                "the checkpoint holds a classical model; pass one of a quantum or surrogate kind"
+            )
         given = overrides_for(ModelConfig, args)
         how = overrides_for(DeviceConfig, args)  # where it runs may change
         clash = {k: v for k, v in given.items() if getattr(config, k) != v}
@@ -78,8 +81,8 @@ def main(argv=None) -> None:
         overrides = {**overrides_for(ModelConfig, args), **overrides_for(DeviceConfig, args)}
         overrides.setdefault("attention", "enhance")
         config = ModelConfig.from_preset(args.preset, **overrides)
-        if not config.is_quantum:
-            raise ConfigError("--attention must be a quantum kind: seed or enhance")
+        if config.attention == "classical":
+            raise ConfigError("--attention must be a quantum or surrogate kind, not classical")
     dataset = load_dataset(args.data, block_size=config.block_size, tokenizer=tokenizer)
     if not args.checkpoint:
         config = dataclasses.replace(config, vocab_size=dataset.tokenizer.vocab_size)
@@ -89,21 +92,26 @@ def main(argv=None) -> None:
 
     heads, model = result["heads"], result["model"]
     print(f"attention kind {result['attention']} on {result['device']}")
+    print(f"input {heads['input_shape']} -> head output {heads['output_shape']}")
+    own = heads["seconds_per_call"][result["attention"]]
+    for name in heads["heads"]:
+        if name != result["attention"]:
+            print(
+                f"mean |{result['attention']} - {name}| head output: "
+                f"{heads['mean_abs_difference'][name]:.6f}"
+            )
     print(
-        f"input {heads['input_shape']} -> classical {heads['classical_output_shape']}, "
-        f"quantum {heads['quantum_output_shape']}"
+        "median time per call: "
+        + ", ".join(f"{n} {t * 1e6:.1f} us" for n, t in heads["seconds_per_call"].items())
+        + f" ({result['attention']} {own / heads['seconds_per_call']['classical']:.1f}x classical)"
     )
-    print(f"mean |classical - quantum| head output: {heads['mean_abs_difference']:.6f}")
-    print(
-        f"median time per call: classical {heads['classical_s'] * 1e6:.1f} us, "
-        f"quantum {heads['quantum_s'] * 1e6:.1f} us "
-        f"({heads['quantum_s'] / heads['classical_s']:.1f}x)"
-    )
-    print(
-        f"validation loss ({model['eval_batches']} batches): quantum on "
-        f"{model['loss_quantum_on']:.5f}, off {model['loss_quantum_off']:.5f} "
-        f"(difference {model['difference']:+.5f})"
-    )
+    line = f"validation loss ({model['eval_batches']} batches): {model['val_loss']:.5f}"
+    if model["switch"]:
+        line += (
+            f", circuits' contribution off {model['val_loss_off']:.5f} "
+            f"(difference {model['difference']:+.5f})"
+        )
+    print(line)
     if args.json:
         atomic_write_json(Path(args.json), result)
 

@@ -12,10 +12,10 @@ import time
 import jax
 import numpy as np
 
+from qgpt_jax.attention import circuits_per_forward
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
 from qgpt_jax.engine import Trainer, quantum_failures_are_fatal, release_compiled
-from qgpt_jax.model import circuits_per_forward
 from qgpt_jax.quantum.devices import DEVICES, executor_scope
 
 
@@ -114,15 +114,18 @@ def run_bench(
     mesh=None,
     progress=print,
 ) -> list[dict]:
-    """Every model on every device (classical once), then the raw Aer figure."""
+    """Every model on every device (models without circuits once), then the raw Aer figure."""
+    from qgpt_jax.study import model_configs
+
     mc = dataclasses.replace(mc, vocab_size=dataset.tokenizer.vocab_size)
     entries = []
-    for model in models:
-        for device in devices if model != "classical" else [None]:
-            config = dataclasses.replace(mc, attention=model).on(device=device or mc.device)
+    for model, base in model_configs(models, mc).items():
+        for device in devices if base.is_quantum else [None]:
+            config = base.on(device=device or mc.device)
             entry = measure_training(
                 config, tc, dataset, seconds=seconds, max_steps=max_steps, seeds=seeds, mesh=mesh
             )
+            entry["model"] = model
             release_compiled()
             progress(format_entry(entry))
             entries.append(entry)

@@ -21,7 +21,10 @@ from qgpt_jax.errors import QGPTError
 
 FLAG_HELP = {
     "vocab_size": "vocabulary size (set from the corpus when training)",
-    "attention": "head kind for quantum models: classical, original or enhance",
+    "attention": "attention kind of the special heads: "
+    "classical, original, enhance, qsann, kernel, or <kind>-surrogate",
+    "quantum_heads": "heads per layer of the chosen kind (default: min(n_head, 2))",
+    "ffn_width": "hidden width of the feed-forward layers (default: 4 * n_embd)",
     "device": "where quantum heads run: default.qubit, lightning.qubit, qiskit.aer, aer",
     "shots": "samples per circuit on Aer devices (default: exact expectation values)",
     "noise": "fake IBM backend whose noise model Aer uses, e.g. manila or nairobi",

@@ -12,7 +12,7 @@ from pathlib import Path
 import jax
 
 from qgpt_jax.checkpoint import save_checkpoint
-from qgpt_jax.config import ATTENTION_KINDS, LEGACY_NAMES, ModelConfig, TrainConfig
+from qgpt_jax.config import LEGACY_NAMES, ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
 from qgpt_jax.engine import release_compiled, run_state_dir, train_seeds
 from qgpt_jax.errors import ConfigError, NonFiniteLossError, QGPTError
@@ -23,28 +23,23 @@ from qgpt_jax.report import (
     atomic_write_json,
     atomic_write_text,
     environment,
-    mean_std,
     plot_loss_curves,
     sample_difference,
 )
 from qgpt_jax.run_state import RunCheckpoints
+from qgpt_jax.study import (
+    conclusion,
+    model_configs,
+    path_name,
+    plot_study,
+    summary,
+)
 from qgpt_jax.tensorboard import write_run as write_tensorboard_run
 
-RESULTS_SCHEMA_VERSION = 2
+RESULTS_SCHEMA_VERSION = 3
 """Version of ``results.json``'s layout, described by ``qgpt_jax/schemas/results.schema.json``."""
 SAMPLE_PROMPT = "\n"  # the seed generated from a single newline
 SAMPLE_TOKENS = 120  # the seed's sample length
-
-
-def parse_models(text: str) -> list[str]:
-    models = [LEGACY_NAMES.get(m.strip(), m.strip()) for m in text.split(",") if m.strip()]
-    unknown = [m for m in models if m not in ATTENTION_KINDS]
-    if not models or unknown:
-        raise ConfigError(
-            f"unknown model {', '.join(unknown) or '(none given)'}; choose from: "
-            f"{', '.join(ATTENTION_KINDS)} (comma-separated)"
-        )
-    return list(dict.fromkeys(models))
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -69,10 +64,12 @@ def ensure_writable(out: Path) -> None:
         ) from None
 
 
-def run_entry(mc: ModelConfig, tc: TrainConfig, result, status: str = "done") -> dict:
-    """The ``results.json`` record of one seed's run (without its sample)."""
+def run_entry(model: str, mc: ModelConfig, tc: TrainConfig, result, status="done") -> dict:
+    """The ``results.json`` record of one seed's run of ``model`` (without its sample)."""
     run = {
-        "model": mc.attention,
+        "model": model,
+        "attention": mc.attention,
+        "hidden_width": mc.hidden_width,
         "seed": result.seed,
         "status": status,
         "params": result.params_count,
@@ -107,7 +104,7 @@ def run_entry(mc: ModelConfig, tc: TrainConfig, result, status: str = "done") ->
     return run
 
 
-def finish_run(mc, tc, result, tokenizer, checkpoint_dir: Path, sample_tokens: int) -> dict:
+def finish_run(model, mc, tc, result, tokenizer, checkpoint_dir: Path, sample_tokens: int) -> dict:
     """Sample and checkpoint one finished seed; its complete ``results.json`` record."""
     with executor_scope(mc):
         tokens = generate(mc, result.params, tokenizer.encode(SAMPLE_PROMPT), sample_tokens)
@@ -119,7 +116,7 @@ def finish_run(mc, tc, result, tokenizer, checkpoint_dir: Path, sample_tokens: i
         metadata={"seed": result.seed, "train": tc.to_dict()},
     )
     return {
-        **run_entry(mc, tc, result),
+        **run_entry(model, mc, tc, result),
         "sample": tokenizer.decode(tokens),
         "sample_tokens": tokens,
         "checkpoint": str(checkpoint_dir),
@@ -184,7 +181,7 @@ def compare(
     ``tensorboard_dir``, each finished run's metrics also go to TensorBoard event files there.
     """
     mc = dataclasses.replace(mc, vocab_size=dataset.tokenizer.vocab_size)
-    configs = {m: dataclasses.replace(mc, attention=m) for m in models}  # validates each
+    configs = model_configs(models, mc)  # validates each
     groups = seed_groups(seeds, seeds_in_parallel)
     if mesh is not None:  # fail before training anything, not at the first model that can't
         for config in configs.values():
@@ -252,7 +249,7 @@ def compare(
                 continue
             label = f"{model}-seeds{'-'.join(map(str, group))}"
             checkpoints = (
-                RunCheckpoints(run_state_dir(out, model, group), keep_checkpoints)
+                RunCheckpoints(run_state_dir(out, path_name(model), group), keep_checkpoints)
                 if ckpt_every or resume
                 else None
             )
@@ -272,7 +269,7 @@ def compare(
                 )
             except NonFiniteLossError as exc:
                 results["runs"] += [
-                    run_entry(config, tc, r, status="failed") for r in exc.partial or []
+                    run_entry(model, config, tc, r, status="failed") for r in exc.partial or []
                 ]
                 raise
             finally:
@@ -281,15 +278,16 @@ def compare(
             for result in trained:
                 if main:
                     run = finish_run(
+                        model,
                         config,
                         tc,
                         result,
                         dataset.tokenizer,
-                        out / "checkpoints" / f"{model}-seed{result.seed}",
+                        out / "checkpoints" / f"{path_name(model)}-seed{result.seed}",
                         sample_tokens,
                     )
                 else:
-                    run = run_entry(config, tc, result)
+                    run = run_entry(model, config, tc, result)
                 results["runs"].append(run)
                 if tensorboard_dir and main:
                     write_tensorboard_run(tensorboard_dir, run)
@@ -314,56 +312,32 @@ def compare(
 def write_report(out: Path, results: dict, tc: TrainConfig) -> None:
     """``results.json`` (atomically), and when runs have finished ``results.md`` and the plot."""
     runs = [r for r in results["runs"] if r.get("status") == "done"]
-    results["summary"] = summarize(runs)
+    cfg = results["config"]
+    results["summary"] = summary(runs, cfg["models"])
+    results["conclusion"] = conclusion(results["summary"])
     results["sample_differences"] = sample_differences(runs)
     atomic_write_json(out / "results.json", results)
     if runs:
-        cfg = results["config"]
-        plot_loss_curves(
-            runs,
-            out / "loss_curves.png",
-            f"preset {cfg['preset']}: {tc.max_iters} steps, seeds "
-            f"{', '.join(map(str, cfg['seeds']))}",
+        seeds = ", ".join(map(str, cfg["seeds"]))
+        title = f"preset {cfg['preset']}: {tc.max_iters} steps, seeds {seeds}"
+        plot_loss_curves(runs, out / "loss_curves.png", title)
+        plot_study(
+            runs, results["summary"], out / "loss_vs_params.png", out / "throughput.png", title
         )
         atomic_write_text(out / "results.md", render_markdown(results))
 
 
 def quantum_resources(mc: ModelConfig, tc: TrainConfig) -> dict:
     """Transpiled circuit size and the cost of this training run on a QPU, for one head kind."""
+    from qgpt_jax.attention import kind_of
     from qgpt_jax.quantum.resources import circuit_resources, hardware_estimate
 
     backend = mc.noise or "generic all-to-all device (basis rz, sx, x, cx)"
     return {
         "backend": backend,
-        **circuit_resources(mc.n_qubits, mc.noise),
+        **circuit_resources(mc.n_qubits, mc.noise, kind_of(mc).circuit),
         **hardware_estimate(mc, tc),
     }
-
-
-def summarize(runs: list[dict]) -> dict:
-    summary = {}
-    for model in dict.fromkeys(r["model"] for r in runs):
-        mine = [r for r in runs if r["model"] == model]
-        summary[model] = {
-            key: mean_std([r[key] for r in mine])
-            for key in (
-                "train_loss",
-                "val_loss",
-                "tokens_per_s",
-                "compile_s",
-                "wall_s",
-                "cpu_s",
-                "peak_rss_mb",
-            )
-        }
-        summary[model]["params"] = mine[0]["params"]
-        # Seeds trained together share one clock: the aggregate counts each group once.
-        groups = {tuple(r.get("seed_group", [r["seed"]])): r for r in mine}.values()
-        summary[model]["tokens_per_s_all_seeds"] = mean_std(
-            [r.get("tokens_per_s_all_seeds") for r in groups]
-        )
-        summary[model]["seeds_together"] = max(r.get("seeds_together", 1) for r in mine)
-    return summary
 
 
 def sample_differences(runs: list[dict]) -> list[dict]:
@@ -378,21 +352,39 @@ def sample_differences(runs: list[dict]) -> list[dict]:
     return diffs
 
 
-def _fmt(stat: dict, digits: int = 4) -> str:
-    if stat["mean"] is None:
+def _fmt(entry: dict, key: str, digits: int = 4) -> str:
+    mean, std = entry.get(f"{key}_mean"), entry.get(f"{key}_std")
+    if mean is None:
         return "n/a"
-    if stat["n"] > 1:
-        return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
-    return f"{stat['mean']:.{digits}f}"
+    if entry["n_seeds"] > 1 and std is not None:
+        return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return f"{mean:.{digits}f}"
 
 
-def summary_line(model: str, s: dict) -> str:
+def _ci(interval, digits: int = 4) -> str:
+    return "n/a" if interval is None else f"[{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
+
+
+def summary_line(s: dict) -> str:
     """One line per model for the terminal: losses, throughput, compile time, seeds."""
     return (
-        f"{model:>10}: train {_fmt(s['train_loss'])}  val {_fmt(s['val_loss'])}  "
-        f"{_fmt(s['tokens_per_s'], 0)} tokens/s (excl. compile)  "
-        f"compile {_fmt(s['compile_s'], 1)}s  over {s['val_loss']['n']} seed(s)"
+        f"{s['model']:>26}: train {_fmt(s, 'train_loss')}  val {_fmt(s, 'val_loss')} "
+        f"(95% CI {_ci(s['val_loss_ci95'])})  {_fmt(s, 'tokens_per_s', 0)} tokens/s (excl. "
+        f"compile)  compile {_fmt(s, 'compile_s', 1)}s  over {s['n_seeds']} seed(s)"
     )
+
+
+def comparison_rows(entries: list[dict]) -> list[str]:
+    rows = []
+    for e in entries:
+        for c in e["comparisons"]:
+            p = "n/a" if c["p_value"] is None else f"{c['p_value']:.3g}"
+            holm = "n/a" if c["p_holm"] is None else f"{c['p_holm']:.3g}"
+            rows.append(
+                f"| {c['model']} | {c['control']} | {len(c['seeds'])} | "
+                f"{c['difference_mean']:+.4f} | {_ci(c['difference_ci95'])} | {p} | {holm} |"
+            )
+    return rows
 
 
 def render_markdown(results: dict) -> str:
@@ -418,30 +410,60 @@ def render_markdown(results: dict) -> str:
         "| --- | --- |",
         *(f"| {k} | {v} |" for k, v in {**cfg["model"], **cfg["train"]}.items()),
         "",
+        "## Conclusion",
+        "",
+        results.get("conclusion", ""),
+        "",
         "## Results",
         "",
-        f"Values are mean ± sample standard deviation over {n} seed{'s' * (n > 1)}. Losses are "
-        f"final estimates (mean cross-entropy over {cfg['train']['eval_iters']} random batches, "
-        "evaluation mode). Training throughput counts training tokens over training wall time, "
-        "**excluding** compilation (reported on its own) and loss evaluation. The seeds of a "
-        "model train together as one compiled program: tokens/s per seed is one seed's tokens "
-        "over the shared training time, and the aggregate is all seeds' tokens over it. Compile "
-        "time is the group's (init, fused train steps, loss estimate), read from JAX's "
-        "persistent cache when warm. Wall and CPU time cover the whole training of the group "
-        "(initialisation, compilation, training, evaluation; not the sample). Peak RSS is the "
-        "process's resident memory sampled during the run.",
+        f"Values are mean ± sample standard deviation over the seeds (up to {n}); the 95% "
+        "interval is Student's t interval of the mean over seeds. Losses are final estimates "
+        f"(mean cross-entropy over {cfg['train']['eval_iters']} random batches, evaluation "
+        "mode) on the training and the validation split. Training throughput counts training "
+        "tokens over training wall time, **excluding** compilation (reported on its own) and "
+        "loss evaluation. The seeds of a model train together as one compiled program: tokens/s "
+        "per seed is one seed's tokens over the shared training time, and the aggregate is all "
+        "seeds' tokens over it. Compile time is the group's (init, fused train steps, loss "
+        "estimate), read from JAX's persistent cache when warm. Wall time covers the whole "
+        "training of the group (initialisation, compilation, training, evaluation; not the "
+        "sample). Peak RSS is the process's resident memory sampled during the run.",
         "",
-        "| model | params | train loss | validation loss | tokens/s per seed (excl. compile) | "
-        "tokens/s all seeds | seeds together | compile s | wall s | CPU s | peak RSS MB |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| model | params | seeds | train loss | validation loss | validation 95% CI | "
+        "tokens/s per seed (excl. compile) | tokens/s all seeds | seeds together | compile s | "
+        "wall s | peak RSS MB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for model, s in summary.items():
+    for s in summary:
+        together = s["tokens_per_s_all_seeds_mean"]
         lines.append(
-            f"| {model} | {s['params']:,} | {_fmt(s['train_loss'])} | {_fmt(s['val_loss'])} | "
-            f"{_fmt(s['tokens_per_s'], 0)} | {_fmt(s['tokens_per_s_all_seeds'], 0)} | "
-            f"{s['seeds_together']} | {_fmt(s['compile_s'], 2)} | {_fmt(s['wall_s'], 2)} | "
-            f"{_fmt(s['cpu_s'], 2)} | {_fmt(s['peak_rss_mb'], 0)} |"
+            f"| {s['model']} | {s['params']:,} | {s['n_seeds']} | {_fmt(s, 'train_loss')} | "
+            f"{_fmt(s, 'val_loss')} | {_ci(s['val_loss_ci95'])} | {_fmt(s, 'tokens_per_s', 0)} | "
+            f"{'n/a' if together is None else f'{together:,.0f}'} | {s['seeds_together']} | "
+            f"{_fmt(s, 'compile_s', 2)} | {_fmt(s, 'wall_s', 2)} | {_fmt(s, 'peak_rss_mb', 0)} |"
         )
+    rows = comparison_rows(summary)
+    if rows:
+        lines += [
+            "",
+            "### Paired comparisons (validation loss, kind minus control)",
+            "",
+            "Per seed, the quantum kind's final validation loss minus the control's (both saw the "
+            "same batches); negative means the quantum kind is better. The interval is the 95% t "
+            "interval of the mean difference; p is the paired t-test's, and Holm's adjustment "
+            "accounts for every comparison in the table. Only a difference to the surrogate "
+            "(the same head, circuits replaced by a classical function of the same size) can be "
+            "credited to the circuit; classical-matched has the quantum model's parameter count.",
+            "",
+            "| quantum kind | control | seeds | mean difference | 95% CI | p | p (Holm) |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+            *rows,
+        ]
+    lines += [
+        "",
+        "![validation loss against parameters](loss_vs_params.png)",
+        "![throughput](throughput.png)",
+        "",
+    ]
     quantum = [r for r in results["runs"] if "device" in r]
     if quantum:
         lines += [
@@ -478,7 +500,15 @@ def render_markdown(results: dict) -> str:
                 f"| {r['executions_per_run']:,} | {r['hours_per_run']:.3g} |"
             )
         lines += ["", f"Assumption: {next(iter(resources.values()))['assumption']}."]
-    lines += ["", "## Loss curves", "", "![loss curves](loss_curves.png)", ""]
+    lines += [
+        "",
+        "## Loss curves",
+        "",
+        "Mean over seeds, band: ± one standard deviation.",
+        "",
+        "![loss curves](loss_curves.png)",
+        "",
+    ]
     profiled = [r for r in results["runs"] if r.get("profile")]
     if profiled:
         lines += [

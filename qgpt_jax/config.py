@@ -13,7 +13,6 @@ from typing import Any
 
 from qgpt_jax.errors import ConfigError
 
-ATTENTION_KINDS = ("classical", "original", "enhance")
 LEGACY_NAMES = {"seed": "original", "seed-large": "original-large"}
 """Names used before the rename (kind and presets), still accepted so old checkpoints, results
 and commands keep working."""
@@ -136,8 +135,14 @@ class ModelConfig:
     block_size: int = 8
     dropout: float = 0.1
     attention: str = "classical"
-    """Head kind: ``classical``, ``original`` (the original project's quantum head, quirks
-    included) or ``enhance`` (causal). The old name ``seed`` is read as ``original``."""
+    """Head kind, a name in ``qgpt_jax.attention.KINDS`` (``classical``, ``original``,
+    ``enhance``, ``qsann``, ``kernel``, and each quantum kind's ``<kind>-surrogate``). The old
+    name ``seed`` is read as ``original``."""
+    quantum_heads: int | None = None
+    """Heads per layer of the ``attention`` kind (the others are classical and come after them);
+    ``None``: ``min(n_head, 2)``, as the original."""
+    ffn_width: int | None = None
+    """Hidden width of the feed-forward layers; ``None``: ``4 * n_embd``, as nanoGPT."""
     n_qubits: int = 4
     quantum_device: DeviceConfig = DeviceConfig()
     """How the quantum heads run; ``device``, ``shots``, ``noise`` and ``aer_threads`` read it."""
@@ -156,10 +161,21 @@ class ModelConfig:
             f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})",
         )
         _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        from qgpt_jax.attention import KINDS
+
         _check(
-            self.attention in ATTENTION_KINDS,
-            f"unknown attention kind {self.attention!r}; "
-            f"choose one of: {', '.join(ATTENTION_KINDS)}",
+            self.attention in KINDS,
+            f"unknown attention kind {self.attention!r}; choose one of: {', '.join(KINDS)}",
+        )
+        _check(
+            self.quantum_heads is None
+            or (isinstance(self.quantum_heads, int) and 1 <= self.quantum_heads <= self.n_head),
+            f"quantum_heads must be between 1 and n_head ({self.n_head}), "
+            f"got {self.quantum_heads!r}",
+        )
+        _check(
+            self.ffn_width is None or (isinstance(self.ffn_width, int) and self.ffn_width > 0),
+            f"ffn_width must be a positive integer, got {self.ffn_width!r}",
         )
         _check(2 <= self.n_qubits <= 20, f"n_qubits must be between 2 and 20, got {self.n_qubits}")
         from qgpt_jax.quantum.devices import validate_device
@@ -212,17 +228,30 @@ class ModelConfig:
 
     @property
     def is_quantum(self) -> bool:
-        return self.attention != "classical"
+        """Whether the model runs circuits (a surrogate has the shape but runs none)."""
+        from qgpt_jax.attention import KINDS
+
+        return KINDS[self.attention].runs_circuits
 
     @property
     def is_causal(self) -> bool:
         """Whether no output depends on a later token (all kinds but ``original``)."""
-        return self.attention != "original"
+        from qgpt_jax.attention import KINDS
+
+        return KINDS[self.attention].causal
 
     @property
     def n_quantum_heads(self) -> int:
-        """As in the seed: the first ``min(n_head, 2)`` heads of each layer are quantum."""
-        return min(self.n_head, 2) if self.is_quantum else 0
+        """Heads per layer of the ``attention`` kind: ``quantum_heads``, by default as in the
+        original the first ``min(n_head, 2)``; none for ``classical``."""
+        if self.attention == "classical":
+            return 0
+        return self.quantum_heads if self.quantum_heads is not None else min(self.n_head, 2)
+
+    @property
+    def hidden_width(self) -> int:
+        """The feed-forward layers' hidden width."""
+        return self.ffn_width if self.ffn_width is not None else 4 * self.n_embd
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

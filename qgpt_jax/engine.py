@@ -24,11 +24,12 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from qgpt_jax.attention import circuits_per_forward
 from qgpt_jax.compile_cache import cache_entries
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
 from qgpt_jax.errors import CheckpointError, NonFiniteLossError, QuantumExecutionError
-from qgpt_jax.model import circuits_per_forward, count_params
+from qgpt_jax.model import count_params
 from qgpt_jax.parallel import (
     MeshSpec,
     check_fits,
@@ -212,12 +213,25 @@ def estimate_losses_of(
 ) -> np.ndarray:
     """(train, validation) loss estimates ``(len(params), 2)`` of several parameter sets of one
     model, on the batches the run with ``seed`` evaluates at step 0, as one program."""
-    with quantum_failures_are_fatal(mc), executor_scope(mc):
+    return estimate_losses_counted(mc, tc, params, dataset, seed)[0]
+
+
+def estimate_losses_counted(
+    mc: ModelConfig, tc: TrainConfig, params: list, dataset: Dataset, seed: int = 0
+) -> tuple[np.ndarray, int]:
+    """``estimate_losses_of`` and the circuits it ran: counted by the device on host devices,
+    from shapes for in-graph simulation (0 for models without circuits)."""
+    with quantum_failures_are_fatal(mc), executor_scope(mc) as executors:
         trainer = Trainer(mc, tc, [seed] * len(params), dataset)
         trainer.compile(training=False)
         stacked = jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *params)
         state = trainer.init().replace(params=stacked)
-        return trainer.evaluate(state, 0)
+        losses = trainer.evaluate(state, 0)
+        counted = executors.executions() if executors is not None else None
+    if counted is None:  # 2 splits of eval_iters batches per parameter set
+        per_forward = circuits_per_forward(mc, tc.batch_size, mc.block_size)
+        counted = per_forward * 2 * tc.eval_iters * len(params)
+    return losses, counted
 
 
 def train_seeds(

@@ -1,21 +1,22 @@
-"""Component evaluation, as the seed's ``evaluate_components``.
+"""Component evaluation, as the original's ``evaluate_components``, for every attention kind.
 
-A classical head against a quantum head on the same deterministic input, and a model's loss with
-its quantum contribution on and off.
+A kind's head against a classical head and against its classical surrogate on the same input, and
+a model's loss with its circuits' contribution on and off (for kinds that have such a switch).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 
 import jax
 import jax.numpy as jnp
 
+from qgpt_jax.attention import KINDS, kind_of
 from qgpt_jax.config import ModelConfig, TrainConfig
-from qgpt_jax.engine import estimate_losses_of
+from qgpt_jax.engine import estimate_losses_counted, estimate_losses_of
 from qgpt_jax.errors import ConfigError
-from qgpt_jax.model import QUANTUM_HEADS, ClassicalHead
 
 
 def _median_seconds(fn, *args, repeats: int = 20) -> float:
@@ -28,66 +29,152 @@ def _median_seconds(fn, *args, repeats: int = 20) -> float:
     return statistics.median(times)
 
 
+def shared_params(own: dict, donor: dict) -> dict:
+    """``own`` with every top-level parameter that ``donor`` has in the same shape taken from it,
+    so two heads of different kinds share their common projections."""
+    return {
+        name: donor[name]
+        if name in donor
+        and jax.tree_util.tree_structure(donor[name]) == jax.tree_util.tree_structure(value)
+        and all(
+            a.shape == b.shape
+            for a, b in zip(
+                jax.tree_util.tree_leaves(donor[name]),
+                jax.tree_util.tree_leaves(value),
+                strict=True,
+            )
+        )
+        else value
+        for name, value in own.items()
+    }
+
+
 def compare_heads(config: ModelConfig, key: jax.Array, batch: int = 4) -> dict:
-    """Classical vs ``config.attention`` head on one input, sharing key/query/value weights."""
+    """The ``config.attention`` head against a classical head and against its surrogate on one
+    input. The heads share every parameter they have in common (the quantum head's circuit
+    weights are the surrogate's), each head initialised from the same key."""
     x_key, init_key = jax.random.split(key)
     x = jax.random.normal(x_key, (batch, config.block_size, config.n_embd))  # (B, T, C)
-    classical = ClassicalHead(config)
-    quantum = QUANTUM_HEADS[config.attention](config)
-    c_params = classical.init(init_key, x, True)["params"]
-    q_params = dict(quantum.init(init_key, x, True)["params"])
-    q_params.update({name: c_params[name] for name in ("key", "query", "value")})
-
-    run_classical = jax.jit(lambda p, x: classical.apply({"params": p}, x, True))
-    run_quantum = jax.jit(lambda p, x: quantum.apply({"params": p}, x, True))
-    out_c, out_q = run_classical(c_params, x), run_quantum(q_params, x)
+    kind = kind_of(config)
+    heads = {"classical": KINDS["classical"], config.attention: kind}
+    if kind.surrogate_of is None and kind.circuit is not None:
+        heads[kind.name + "-surrogate"] = KINDS[kind.name + "-surrogate"]
+    elif kind.surrogate_of is not None:
+        heads[kind.surrogate_of] = KINDS[kind.surrogate_of]
+    outputs, timings, reference = {}, {}, None
+    for name, head_kind in heads.items():
+        head_config = dataclasses.replace(config, attention=name)
+        head = head_kind.head(head_config)
+        params = head.init(init_key, x, True)["params"]
+        reference = params if reference is None else reference
+        params = shared_params(dict(params), dict(reference))
+        run = jax.jit(lambda p, x, head=head: head.apply({"params": p}, x, True))
+        outputs[name] = run(params, x)
+        timings[name] = _median_seconds(run, params, x)
+    kind_out = outputs[config.attention]
     return {
         "input_shape": list(x.shape),
-        "classical_output_shape": list(out_c.shape),
-        "quantum_output_shape": list(out_q.shape),
-        "mean_abs_difference": float(jnp.abs(out_c - out_q).mean()),
-        "classical_s": _median_seconds(run_classical, c_params, x),
-        "quantum_s": _median_seconds(run_quantum, q_params, x),
+        "output_shape": list(kind_out.shape),
+        "heads": list(heads),
+        "mean_abs_difference": {
+            name: float(jnp.abs(out - kind_out).mean())
+            for name, out in outputs.items()
+            if name != config.attention
+        },
+        "seconds_per_call": timings,
     }
 
 
-def without_quantum_contribution(params):
-    """The same parameters with every ``quantum_scale`` set to 0 (heads become classical)."""
-
-    def zero(path, leaf):
-        return jnp.zeros_like(leaf) if path[-1].key == "quantum_scale" else leaf
-
-    return jax.tree_util.tree_map_with_path(zero, params)
-
-
-def quantum_contribution(config: ModelConfig, tc: TrainConfig, params, dataset, seed=0) -> dict:
-    """Evaluation-mode loss estimates with the quantum terms on and off, through the engine's
-    loss program (``tc.eval_iters`` batches of each split, as ``compare`` reports them)."""
-    on, off = estimate_losses_of(
-        config, tc, [params, without_quantum_contribution(params)], dataset, seed
-    )
-    return {
+def contribution(config: ModelConfig, tc: TrainConfig, params, dataset, seed=0) -> dict:
+    """Evaluation-mode loss estimates with the circuits' contribution on and off, through the
+    engine's loss program (``tc.eval_iters`` batches of each split, as ``compare`` reports them);
+    kinds without such a switch report the loss only."""
+    switch_off = kind_of(config).switch_off
+    variants = [params] if switch_off is None else [params, switch_off(params)]
+    losses = estimate_losses_of(config, tc, variants, dataset, seed)
+    result = {
         "eval_batches": tc.eval_iters,
-        "train_loss_quantum_on": float(on[0]),
-        "train_loss_quantum_off": float(off[0]),
-        "loss_quantum_on": float(on[1]),
-        "loss_quantum_off": float(off[1]),
-        "difference": float(on[1] - off[1]),
+        "train_loss": float(losses[0][0]),
+        "val_loss": float(losses[0][1]),
+        "switch": switch_off is not None,
     }
+    if switch_off is not None:
+        result.update(
+            train_loss_off=float(losses[1][0]),
+            val_loss_off=float(losses[1][1]),
+            difference=float(losses[0][1] - losses[1][1]),
+        )
+    return result
 
 
 def evaluate_components(
     config: ModelConfig, tc: TrainConfig, params, dataset, key: jax.Array, seed: int = 0
 ) -> dict:
-    """Head against head on one input, and the model's validation loss with and without its
-    quantum terms. ``config`` must be a quantum model that ``params`` belong to."""
-    if not config.is_quantum:
+    """Head against heads on one input, and the model's loss with and without its circuits'
+    contribution. ``config`` must be a kind other than classical that ``params`` belong to."""
+    if config.attention == "classical":
         raise ConfigError(
-            f"evaluate_components needs a quantum model, got attention={config.attention!r}"
+            "evaluate_components compares a quantum (or surrogate) kind with classical "
+            "attention; choose one with --attention"
         )
     return {
         "attention": config.attention,
         "device": config.device,
         "heads": compare_heads(config, key),
-        "model": quantum_contribution(config, tc, params, dataset, seed),
+        "model": contribution(config, tc, params, dataset, seed),
     }
+
+
+DEFAULT_SETTINGS = ("default.qubit", "aer:shots=1024", "aer:shots=1024,noise=manila")
+"""Noiseless, sampled, and sampled with a real backend's noise: what hardware would cost."""
+
+
+def parse_setting(text: str) -> dict:
+    """``device[:shots=N][,noise=BACKEND]`` -> device fields, e.g. ``aer:shots=1024,noise=manila``
+    (shots and noise not given are exact and noiseless)."""
+    device, _, options = text.partition(":")
+    setting = {"device": device.strip(), "shots": None, "noise": None}
+    for option in filter(None, (o.strip() for o in options.split(","))):
+        key, _, value = option.partition("=")
+        if key == "shots" and value.isdigit():
+            setting["shots"] = int(value)
+        elif key == "noise" and value:
+            setting["noise"] = value
+        else:
+            raise ConfigError(
+                f"cannot read the device setting {text!r} at {option!r}; write "
+                "DEVICE[:shots=N][,noise=BACKEND], e.g. aer:shots=1024,noise=manila"
+            )
+    return setting
+
+
+def losses_on_devices(
+    config: ModelConfig,
+    tc: TrainConfig,
+    params,
+    dataset,
+    settings: list[dict],
+    seed: int = 0,
+    log=None,
+) -> list[dict]:
+    """A trained model's loss estimates with its heads run under each device setting, on the same
+    batches (those ``compare`` evaluates for ``seed``): what shots or a backend's noise would cost
+    it. Each setting is validated before any is run."""
+    configs = [config.on(**setting) for setting in settings]  # fails early on a bad one
+    rows = []
+    for setting, on in zip(settings, configs, strict=True):
+        start = time.perf_counter()
+        losses, circuits = estimate_losses_counted(on, tc, [params], dataset, seed)
+        rows.append(
+            {
+                **setting,
+                "train_loss": float(losses[0][0]),
+                "val_loss": float(losses[0][1]),
+                "eval_batches": tc.eval_iters,
+                "circuit_executions": circuits,
+                "seconds": time.perf_counter() - start,
+            }
+        )
+        if log is not None:
+            log(rows[-1])
+    return rows

@@ -24,11 +24,11 @@ from flax.training.train_state import TrainState
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from qgpt_jax.attention import quantum_param_names
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import get_batch
 from qgpt_jax.model import GPT, init
 
-QUANTUM_PARAM_NAMES = ("circuit_weights", "quantum_scale", "angle_projection")
 SEED_AXIS, DATA_AXIS = "seed", "data"
 
 
@@ -79,9 +79,11 @@ class RunKeys:
 
 
 def param_labels(params):
-    """'quantum' for circuit weights, quantum scales and angle projections, else 'classical'."""
+    """'quantum' for the parameters that feed a circuit (as each attention kind names them, so a
+    surrogate's stand-ins too), else 'classical'."""
     flat = traverse_util.flatten_dict(params)
-    labels = {path: "quantum" if path[-1] in QUANTUM_PARAM_NAMES else "classical" for path in flat}
+    quantum = quantum_param_names()
+    labels = {path: "quantum" if path[-1] in quantum else "classical" for path in flat}
     return traverse_util.unflatten_dict(labels)
 
 

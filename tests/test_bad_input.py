@@ -124,7 +124,7 @@ CASES = {
         "--n-embd", "16"], "the checkpoint was trained with n_embd=8, not 16", 2),
     "checkpoint-of-another-kind": ("evaluate", lambda t, c, e: [
         "--checkpoint", str(e / "checkpoints" / "classical-seed0"), "--data", str(c)],
-        "classical model; pass a quantum one", 2),
+        "classical model; pass one of a quantum or surrogate kind", 2),
     "unknown-character-in-prompt": ("generate", lambda t, c, e: [
         "--checkpoint", str(e / "checkpoints" / "classical-seed0"), "Zebra™"],
         "outside the vocabulary", 2),

@@ -19,6 +19,7 @@ import pytest
 
 from experiments import compare as compare_cli
 from experiments import generate as generate_cli
+from qgpt_jax.attention import circuits_per_forward
 from qgpt_jax.checkpoint import load_checkpoint, load_metadata
 from qgpt_jax.engine import train_seeds
 from qgpt_jax.generate import generate
@@ -64,7 +65,7 @@ def test_compare_writes_the_report_files(comparison):
     out, _, stdout, stderr = comparison
     names = {p.relative_to(out).as_posix() for p in files_under(out)}
     assert names == {
-        "results.md", "results.json", "loss_curves.png",
+        "results.md", "results.json", "loss_curves.png", "loss_vs_params.png", "throughput.png",
         *(f"checkpoints/{m}-seed{s}/checkpoint.msgpack"
           for m in ("classical", "enhance") for s in (0, 1)),
     }  # and no leftover temporary files
@@ -132,7 +133,7 @@ def test_results_json_follows_its_schema(comparison):
     )
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(results, schema)
-    assert results["schema_version"] == 2 and results["status"] == "done"
+    assert results["schema_version"] == 3 and results["status"] == "done"
     broken = {**results, "status": "finished"}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, schema)
@@ -169,11 +170,24 @@ def test_every_run_is_reported(comparison, tiny_model_config):
 def test_summary_and_sample_differences(comparison):
     _, results, _, _ = comparison
     runs = results["runs"]
-    summary = results["summary"]
-    assert set(summary) == {"classical", "enhance"}
+    summary = {entry["model"]: entry for entry in results["summary"]}
+    assert list(summary) == ["classical", "enhance"]
     mean = (runs[0]["val_loss"] + runs[1]["val_loss"]) / 2
-    assert summary["classical"]["val_loss"]["n"] == 2
-    assert math.isclose(summary["classical"]["val_loss"]["mean"], mean, rel_tol=1e-9)
+    assert summary["classical"]["n_seeds"] == 2
+    assert math.isclose(summary["classical"]["val_loss_mean"], mean, rel_tol=1e-9)
+    low, high = summary["classical"]["val_loss_ci95"]
+    assert low < mean < high
+    (comparison,) = summary["enhance"]["comparisons"]  # paired with classical, seed by seed
+    assert comparison["control"] == "classical" and comparison["seeds"] == [0, 1]
+    differences = [
+        next(r["val_loss"] for r in runs if r["model"] == "enhance" and r["seed"] == s)
+        - next(r["val_loss"] for r in runs if r["model"] == "classical" and r["seed"] == s)
+        for s in (0, 1)
+    ]
+    assert comparison["differences"] == pytest.approx(differences)
+    assert comparison["p_holm"] == comparison["p_value"]  # one test: nothing to adjust
+    assert "enhance against classical (2 paired seeds)" in results["conclusion"]
+    assert "not answered by this run" in results["conclusion"]  # no surrogate, no matched control
     diffs = results["sample_differences"]
     assert [(d["a"], d["b"], d["seed"]) for d in diffs] == [
         ("classical", "enhance", 0), ("classical", "enhance", 1)]
@@ -232,6 +246,57 @@ def test_zero_iterations_write_strict_json(tmp_path, corpus_path):
     results = strict_json((out / "results.json").read_text(encoding="utf-8"))
     assert results["runs"][0]["iters"] == 0
     assert [e["step"] for e in results["runs"][0]["evals"]] == [0]
+
+
+# --- noise at inference --------------------------------------------------------------------------
+
+
+def test_noise_reports_a_checkpoint_on_every_setting(comparison, corpus_path, tmp_path, capsys):
+    from experiments import noise as noise_cli
+
+    out, results, _, _ = comparison
+    checkpoint = out / "checkpoints" / "enhance-seed0"
+    report = tmp_path / "noise.json"
+    noise_cli.main(["--checkpoint", str(checkpoint), "--preset", "tiny", "--eval-iters", "2",
+                    "--data", str(corpus_path), "--json", str(report),
+                    "--on", "default.qubit", "--on", "aer", "--on", "aer:shots=64,noise=manila"])
+    rows = strict_json(report.read_text(encoding="utf-8"))["rows"]
+    assert [(r["device"], r["shots"], r["noise"]) for r in rows] == [
+        ("default.qubit", None, None), ("aer", None, None), ("aer", 64, "manila")]
+    exact, aer, noisy = rows
+    assert aer["val_loss"] == pytest.approx(exact["val_loss"], abs=1e-5)
+    assert noisy["val_loss"] != pytest.approx(exact["val_loss"], abs=1e-5)
+    config, _, _ = load_checkpoint(checkpoint)
+    per_forward = circuits_per_forward(config, 2, config.block_size)  # tiny: batch 2
+    assert exact["circuit_executions"] == aer["circuit_executions"] == per_forward * 2 * 2
+    # The same batches as compare's final estimate when eval_iters match.
+    printed = capsys.readouterr().out
+    assert "manila" in printed and f"{noisy['val_loss']:.4f}" in printed
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--on", "aer:shots=lots"], "cannot read the device setting 'aer:shots=lots'"),
+    (["--on", "braket.local"], "unknown quantum device 'braket.local'"),
+    (["--on", "default.qubit:shots=10"], "computes exact expectation values"),
+])
+def test_noise_bad_settings(comparison, capfd, extra, expected):
+    from experiments import noise as noise_cli
+
+    out, _, _, _ = comparison
+    with pytest.raises(SystemExit) as exc:
+        noise_cli.main(["--checkpoint", str(out / "checkpoints" / "enhance-seed0"), *extra])
+    assert exc.value.code == 2
+    err = capfd.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and expected in err
+
+
+def test_noise_refuses_a_classical_checkpoint(comparison, capfd):
+    from experiments import noise as noise_cli
+
+    out, _, _, _ = comparison
+    with pytest.raises(SystemExit) as exc:
+        noise_cli.main(["--checkpoint", str(out / "checkpoints" / "classical-seed0")])
+    assert exc.value.code == 2 and "runs no circuit" in capfd.readouterr().err
 
 
 # --- generate ------------------------------------------------------------------------------------

@@ -227,7 +227,7 @@ def test_device_is_kept_apart_from_the_architecture():
 def test_names_from_before_the_rename_still_work():
     """`seed` meant the original project's head kind and preset; old checkpoints, results and
     commands keep working under the new names."""
-    from qgpt_jax.compare import parse_models
+    from qgpt_jax.study import parse_models
 
     assert ModelConfig(attention="seed").attention == "original"
     assert ModelConfig.from_preset("seed") == ModelConfig.from_preset("original")

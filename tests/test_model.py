@@ -9,12 +9,12 @@ import numpy as np
 import optax
 import pytest
 
+from qgpt_jax.attention import circuits_per_forward
 from qgpt_jax.config import ModelConfig
 from qgpt_jax.layers import LAYER_NORM_EPS, Dropout
 from qgpt_jax.model import (
     GPT,
     Block,
-    circuits_per_forward,
     count_params,
     forward,
     head_kinds,
@@ -94,11 +94,18 @@ def test_init_statistics(models):
 @pytest.mark.parametrize(
     "kind, batch, length, expected",
     [("classical", 3, 8, 0), ("original", 3, 8, 2 * 2 * 3), ("original", 3, 3, 0),
-     ("enhance", 3, 8, 2 * 2 * 3 * 8), ("enhance", 1, 3, 2 * 2 * 3)],
+     ("enhance", 3, 8, 2 * 2 * 3 * 8), ("enhance", 1, 3, 2 * 2 * 3),
+     ("qsann", 3, 8, 2 * 2 * 3 * 3 * 8), ("kernel", 3, 8, 2 * 2 * 2 * 3 * 8),
+     ("enhance-surrogate", 3, 8, 0)],
 )
 def test_circuits_per_forward(kind, batch, length, expected):
     config = ModelConfig.from_preset("original", attention=kind)
     assert circuits_per_forward(config, batch, length) == expected
+
+
+def test_kernel_estimates_each_causal_fidelity_where_states_are_not_returned():
+    config = ModelConfig.from_preset("original", attention="kernel").on(device="aer")
+    assert circuits_per_forward(config, 3, 8) == 2 * 2 * 3 * (8 * 9 // 2)
 
 
 # --- forward -------------------------------------------------------------------------------------

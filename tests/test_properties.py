@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from qgpt_jax.attention import KINDS
 from qgpt_jax.checkpoint import load_checkpoint, save_checkpoint
-from qgpt_jax.config import ATTENTION_KINDS, ModelConfig, TrainConfig
+from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import CharTokenizer
 from qgpt_jax.errors import ConfigError, DataError
 from qgpt_jax.model import GPT, init
@@ -58,7 +59,7 @@ def model_config_is_valid(values: dict) -> bool:
             and 0 <= values["dropout"] < 1 and 2 <= values["n_qubits"] <= 20)
 
 
-@given(st.fixed_dictionaries(MODEL_FIELDS), st.sampled_from(ATTENTION_KINDS))
+@given(st.fixed_dictionaries(MODEL_FIELDS), st.sampled_from(list(KINDS)))
 @settings(max_examples=300)
 def test_model_config_accepts_exactly_the_valid_fields(values, attention):
     if model_config_is_valid(values):
@@ -95,7 +96,7 @@ def causal_models(draw):
         n_layer=draw(st.integers(1, 2)),
         block_size=draw(st.integers(2, 9)),
         dropout=draw(st.sampled_from([0.0, 0.3])),
-        attention=draw(st.sampled_from([k for k in ATTENTION_KINDS if k != "original"])),
+        attention=draw(st.sampled_from([k for k, kind in KINDS.items() if kind.causal])),
         n_qubits=draw(st.integers(2, 4)),
     )
 

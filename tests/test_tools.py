@@ -7,10 +7,11 @@ import jax
 import numpy as np
 import pytest
 
+from qgpt_jax.attention import KINDS
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.engine import train
 from qgpt_jax.errors import ConfigError
-from qgpt_jax.evaluation import evaluate_components, without_quantum_contribution
+from qgpt_jax.evaluation import evaluate_components
 from qgpt_jax.model import init
 from qgpt_jax.train import RunKeys
 
@@ -51,11 +52,12 @@ def test_evaluate_components(enhance_config, dataset):
     tc = TrainConfig.from_preset("tiny", eval_iters=3)
     result = evaluate_components(enhance_config, tc, params, dataset, key)
     heads = result["heads"]
-    assert heads["classical_output_shape"] == heads["quantum_output_shape"]
-    assert heads["mean_abs_difference"] > 0
-    assert heads["classical_s"] > 0 and heads["quantum_s"] > 0
+    assert heads["output_shape"] == heads["input_shape"][:2] + [enhance_config.head_size]
+    assert heads["heads"] == ["classical", "enhance", "enhance-surrogate"]
+    assert all(d > 0 for d in heads["mean_abs_difference"].values())
+    assert all(s > 0 for s in heads["seconds_per_call"].values())
     model = result["model"]
-    on, off = model["loss_quantum_on"], model["loss_quantum_off"]
+    on, off = model["val_loss"], model["val_loss_off"]
     assert model["eval_batches"] == 3
     assert model["difference"] == pytest.approx(on - off)
     assert model["difference"] != 0
@@ -68,13 +70,26 @@ def test_evaluate_components(enhance_config, dataset):
 def test_evaluate_components_rejects_a_classical_model(enhance_config, dataset):
     classical = dataclasses.replace(enhance_config, attention="classical")
     params = init(classical, jax.random.key(0))
-    with pytest.raises(ConfigError, match="needs a quantum model"):
+    with pytest.raises(ConfigError, match="compares a quantum"):
         evaluate_components(classical, TrainConfig(), params, dataset, jax.random.key(0))
 
 
-def test_without_quantum_contribution_zeroes_only_the_scales(enhance_config):
+@pytest.mark.parametrize("kind", ["qsann", "kernel-surrogate"])
+def test_evaluate_components_of_kinds_without_a_switch(kind, enhance_config, dataset):
+    config = dataclasses.replace(enhance_config, attention=kind)
+    params = init(config, jax.random.key(0))
+    tc = TrainConfig.from_preset("tiny", eval_iters=2)
+    result = evaluate_components(config, tc, params, dataset, jax.random.key(0))
+    assert result["model"]["switch"] is False and "val_loss_off" not in result["model"]
+    assert set(result["heads"]["heads"]) == {"classical", "qsann", "qsann-surrogate"} or set(
+        result["heads"]["heads"]
+    ) == {"classical", "kernel", "kernel-surrogate"}
+    assert abs(result["model"]["val_loss"] - np.log(dataset.tokenizer.vocab_size)) < 1.0
+
+
+def test_switching_off_enhance_zeroes_only_the_scales(enhance_config):
     params = init(enhance_config, jax.random.key(0))
-    off = without_quantum_contribution(params)
+    off = KINDS["enhance"].switch_off(params)
     heads = off["block_0"]["sa"]["quantum_heads"]
     np.testing.assert_array_equal(heads["quantum_scale"], 0.0)
     np.testing.assert_array_equal(

@@ -12,11 +12,12 @@ import optax
 import pytest
 from flax import traverse_util
 
+from qgpt_jax.attention import circuits_per_forward
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import get_batch
 from qgpt_jax.engine import chunk_plan, train
 from qgpt_jax.errors import ConfigError
-from qgpt_jax.model import circuits_per_forward, count_params, init
+from qgpt_jax.model import count_params, init
 from qgpt_jax.train import (
     RunKeys,
     create_state,

@@ -102,8 +102,11 @@ def kernel_overlap_gates(inputs, weights, n_qubits: int) -> None:
     """
     x, y = inputs[..., :n_qubits], inputs[..., n_qubits:]
     kernel_feature_map(y, weights, n_qubits)
-    for op in reversed(qml.tape.make_qscript(kernel_feature_map)(x, weights, n_qubits).operations):
-        qml.apply(op.adjoint())
+    encoding = qml.tape.make_qscript(kernel_feature_map)(x, weights, n_qubits).operations
+    with qml.QueuingManager.stop_recording():  # an operation queues itself when created
+        inverse = [op.adjoint() for op in reversed(encoding)]
+    for op in inverse:
+        qml.apply(op)
 
 
 READOUTS = ("parity", "z", "zero", "state")

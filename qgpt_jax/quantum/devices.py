@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib.util
+import warnings
 from dataclasses import dataclass
 
 import jax.numpy as jnp
@@ -196,7 +197,10 @@ class CircuitExecutor:
         """``angles`` (N, inputs) and ``weights`` (3 n_qubits,) -> (N,) for one readout value,
         else (N, outputs); a state comes back complex."""
         n, outputs = angles.shape[0], self.circuit.n_outputs(self.n_qubits)
-        values = self._run(angles, weights)
+        with warnings.catch_warnings():
+            # PennyLane casts states to complex128, which JAX without x64 truncates, as intended.
+            warnings.filterwarnings("ignore", "Explicitly requested dtype complex128")
+            values = self._run(angles, weights)
         if self.circuit.readout == "state":
             return jnp.asarray(values, dtype=jnp.complex64).reshape(n, outputs)
         if isinstance(values, (list, tuple)):  # several expectation values: (outputs, N) parts

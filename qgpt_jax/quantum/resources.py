@@ -9,29 +9,39 @@ from __future__ import annotations
 
 import numpy as np
 
+from qgpt_jax.quantum.circuits import ATTENTION, Circuit, n_circuit_weights
+
 GENERIC_BASIS = ["rz", "sx", "x", "cx"]
 
 
-def circuit_resources(n_qubits: int, noise: str | None = None) -> dict:
+def recorded(n_qubits: int, circuit: Circuit = ATTENTION):
+    """Gates and gate angles of one ``circuit`` on zero inputs and weights."""
+    from qgpt_jax.quantum.aer import record_circuit
+
+    inputs = np.zeros((1, circuit.inputs_per_qubit * n_qubits))
+    return record_circuit(inputs, np.zeros(n_circuit_weights(n_qubits)), n_qubits, circuit)
+
+
+def circuit_resources(
+    n_qubits: int, noise: str | None = None, circuit: Circuit = ATTENTION
+) -> dict:
     """``width`` (logical qubits), ``depth``, ``two_qubit_gates`` and ``parameters`` (gate angles,
     each a function of the inputs or the weights) of the transpiled circuit."""
     from qiskit import transpile
 
-    from qgpt_jax.quantum.aer import record_circuit, transpiled_circuit
-    from qgpt_jax.quantum.circuits import n_circuit_weights
+    from qgpt_jax.quantum.aer import transpiled_circuit
 
-    gates, params = record_circuit(
-        np.zeros((1, n_qubits)), np.zeros(n_circuit_weights(n_qubits)), n_qubits
-    )
+    gates, params = recorded(n_qubits, circuit)
     if noise is None:
-        circuit, _, _ = transpiled_circuit(gates, n_qubits)
-        circuit = transpile(circuit, basis_gates=GENERIC_BASIS, seed_transpiler=0)
+        transpiled, _, _ = transpiled_circuit(gates, n_qubits)
+        transpiled = transpile(transpiled, basis_gates=GENERIC_BASIS, seed_transpiler=0)
     else:
-        circuit, _, _ = transpiled_circuit(gates, n_qubits, noise)
+        transpiled, _, _ = transpiled_circuit(gates, n_qubits, noise)
     return {
+        "circuit": circuit.name,
         "width": n_qubits,
-        "depth": circuit.depth(),
-        "two_qubit_gates": sum(1 for inst in circuit.data if inst.operation.num_qubits == 2),
+        "depth": transpiled.depth(),
+        "two_qubit_gates": sum(1 for inst in transpiled.data if inst.operation.num_qubits == 2),
         "parameters": len(params),
     }
 
@@ -42,18 +52,13 @@ HARDWARE_SHOTS_PER_CIRCUIT = 1_024
 """Shots assumed per circuit execution when the simulated run used exact expectation values."""
 
 
-def shifted_angles(attention: str, n_qubits: int) -> int:
-    """Gate angles a parameter-shift gradient must shift for one head kind.
-
-    ``seed`` heads have no input gradient (only the 3n ansatz angles); ``enhance`` heads also
-    differentiate the feature-map angles (n single-qubit plus one per circular pair).
-    """
-    from qgpt_jax.quantum.circuits import circular_pairs, n_circuit_weights
-
-    ansatz = n_circuit_weights(n_qubits)
-    if attention == "original":
-        return ansatz
-    return ansatz + n_qubits + len(circular_pairs(n_qubits))
+def shifted_angles(kind, n_qubits: int) -> int:
+    """Gate angles a parameter-shift gradient must shift in one circuit of ``kind``: every angle
+    when gradients reach the circuit's inputs, else (``original``) only the weights' angles."""
+    _, params = recorded(n_qubits, kind.circuit)
+    if kind.input_gradients:
+        return len(params)
+    return sum(1 for p in params if np.ndim(p) == 0)
 
 
 def hardware_estimate(mc, tc) -> dict:
@@ -62,10 +67,11 @@ def hardware_estimate(mc, tc) -> dict:
     A QPU computes gradients by parameter shift: each circuit of a step costs one execution plus
     two per shifted angle. Evaluation batches cost forward executions only.
     """
-    from qgpt_jax.model import circuits_per_forward
+    from qgpt_jax.attention import circuits_per_forward, kind_of
 
-    forward = circuits_per_forward(mc, tc.batch_size, mc.block_size)
-    per_step = forward * (1 + 2 * shifted_angles(mc.attention, mc.n_qubits))
+    on_qpu = mc.on(device="aer", shots=mc.shots, noise=None)  # circuits as hardware runs them
+    forward = circuits_per_forward(on_qpu, tc.batch_size, mc.block_size)
+    per_step = forward * (1 + 2 * shifted_angles(kind_of(mc), mc.n_qubits))
     n_evals = tc.max_iters // tc.eval_interval + 1 + (tc.max_iters % tc.eval_interval > 0)
     per_run = per_step * tc.max_iters + forward * 2 * tc.eval_iters * n_evals
     shots = mc.shots or HARDWARE_SHOTS_PER_CIRCUIT

@@ -1,0 +1,89 @@
+"""What an attention kind is, and the helpers its head uses to run circuits.
+
+A kind is one ``AttentionKind`` value in its own module of this package: its head, its circuit,
+how many circuits a forward pass runs, which parameters are quantum, whether it is causal. The
+rest of the project (model, optimizer, circuit counts, resource report, evaluation, CLI help) asks
+the registry in ``qgpt_jax.attention`` and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import flax.linen as nn
+
+from qgpt_jax.quantum.circuits import Circuit, n_circuit_weights
+from qgpt_jax.quantum.devices import DEVICES, executor_for
+from qgpt_jax.quantum.surrogate import surrogate
+
+SURROGATE_SUFFIX = "-surrogate"
+
+
+@dataclass(frozen=True)
+class AttentionKind:
+    name: str
+    head: type[nn.Module]
+    """A Flax module ``head(config)(x (B, T, C), deterministic) -> (B, T, head_size)``."""
+    help: str
+    """One line for ``--help`` and the report."""
+    circuit: Circuit | None = None
+    """The circuit a QPU would run for this kind (the one the resource report transpiles)."""
+    circuits_per_head: Callable | None = None
+    """``(config, batch, length) -> int``: circuit executions of one head's forward pass on
+    ``config``'s device (a surrogate runs the same count through its classical function)."""
+    quantum_params: tuple[str, ...] = ()
+    """Names of the parameters that feed the circuits (the optimizer may give them their own
+    learning rate)."""
+    input_gradients: bool = True
+    """Whether gradients reach the circuit's input angles (else only its weights are shifted)."""
+    causal: bool = True
+    switch_off: Callable | None = None
+    """``params -> params`` with the circuit's contribution switched off, where a kind has such a
+    switch (``None``: it has none)."""
+    surrogate_of: str | None = None
+    """For a classical surrogate, the quantum kind it stands in for."""
+
+    @property
+    def runs_circuits(self) -> bool:
+        return self.circuit is not None and self.surrogate_of is None
+
+    def surrogate(self) -> AttentionKind:
+        """The same head with every circuit replaced by its classical surrogate."""
+        return AttentionKind(
+            name=self.name + SURROGATE_SUFFIX,
+            head=self.head,
+            help=f"control for {self.name}: the same head, each circuit replaced by a classical "
+            "product-state function with the same inputs, outputs and weights",
+            circuit=self.circuit,
+            circuits_per_head=self.circuits_per_head,
+            quantum_params=self.quantum_params,
+            input_gradients=self.input_gradients,
+            causal=self.causal,
+            switch_off=self.switch_off,
+            surrogate_of=self.name,
+        )
+
+
+def is_surrogate(config) -> bool:
+    return config.attention.endswith(SURROGATE_SUFFIX)
+
+
+def run_circuit(config, circuit: Circuit, angles, weights):
+    """``circuit`` on ``angles`` (N, inputs) with ``weights``, on ``config``'s device, or through
+    its classical surrogate for a surrogate kind: (N,) or (N, outputs)."""
+    if is_surrogate(config):
+        return surrogate(circuit, angles, weights, config.n_qubits)
+    return executor_for(config, circuit)(angles, weights)
+
+
+def returns_states(config) -> bool:
+    """Whether heads may read state vectors (differentiable simulators and surrogates)."""
+    return is_surrogate(config) or DEVICES[config.device].states
+
+
+def circuit_weights_param(module: nn.Module, n_qubits: int, name="circuit_weights", sets=()):
+    """Ansatz angles initialised as the original's (0.1 * standard normal): shape
+    ``(*sets, 3 n_qubits)``."""
+    init = nn.initializers.normal(stddev=0.1)
+    return module.param(name, init, (*sets, n_circuit_weights(n_qubits)))
