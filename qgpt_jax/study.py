@@ -217,7 +217,7 @@ def summary(runs: list[dict], models: list[str]) -> list[dict]:
 
 def _interval(c: dict) -> str:
     low, high = c["difference_ci95"] or (c["difference_mean"], c["difference_mean"])
-    return f"{c['difference_mean']:+.4f} nats, 95% CI {low:+.4f} to {high:+.4f}"
+    return f"{c['difference_mean']:+.4f} nats, unadjusted 95% CI {low:+.4f} to {high:+.4f}"
 
 
 def conclusion(entries: list[dict], alpha: float = 1 - CONFIDENCE) -> str:

@@ -8,7 +8,14 @@ import pytest
 from qiskit.circuit.library import real_amplitudes, zz_feature_map
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
-from qgpt_jax.quantum.circuits import circular_pairs, n_circuit_weights, seed_circuit
+from qgpt_jax.quantum.circuits import (
+    ATTENTION,
+    ATTENTION_Z,
+    KERNEL_STATE,
+    circular_pairs,
+    n_circuit_weights,
+    seed_circuit,
+)
 
 
 def qiskit_expval(inputs: np.ndarray, weights: np.ndarray) -> float:
@@ -51,3 +58,48 @@ def test_broadcast_batch_matches_single_calls(n_qubits):
     assert batched.shape == (6,)
     singles = jnp.stack([qnode(x, weights) for x in inputs])
     np.testing.assert_allclose(batched, singles, atol=1e-6)
+
+
+@pytest.mark.parametrize("circuit", [ATTENTION, ATTENTION_Z, KERNEL_STATE], ids=lambda c: c.name)
+def test_compact_form_is_the_same_circuit(circuit, n_qubits):
+    """The in-graph form (state preparation, one unitary) against the gates, values to 1e-5 and
+    gradients to 1e-4, jitted, in double precision (in single precision the feature map's slopes
+    of ~100 leave ~1e-4 of rounding); the attention circuit's also against Qiskit's Statevector."""
+    rng = np.random.default_rng(1)
+    device = qml.device("default.qubit", wires=n_qubits)
+    results = []
+    with jax.enable_x64(True):
+        inputs = jnp.asarray(rng.uniform(-1, 1, (5, n_qubits)))
+        weights = jnp.asarray(rng.normal(0, 1, n_circuit_weights(n_qubits)))
+        for compact in (False, True):
+            qnode = qml.QNode(circuit.qfunc(n_qubits, compact), device, interface="jax")
+
+            def total(x, w, qnode=qnode):
+                out = qnode(x, w)
+                out = jnp.stack(out) if isinstance(out, list) else out
+                mix = jnp.arange(1, out.size + 1).reshape(out.shape) / out.size
+                return jnp.sum(jnp.real(out) * mix + jnp.imag(out) * mix[..., ::-1])
+
+            results.append((jax.jit(qnode)(inputs, weights),
+                            jax.jit(jax.grad(total, argnums=(0, 1)))(inputs, weights)))
+    (gates, gates_grad), (compact, compact_grad) = results
+    np.testing.assert_allclose(np.asarray(compact), np.asarray(gates), atol=1e-5)
+    for a, b in zip(compact_grad, gates_grad, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    if circuit is ATTENTION:
+        expected = [qiskit_expval(np.asarray(x), np.asarray(weights)) for x in inputs]
+        np.testing.assert_allclose(compact, expected, atol=1e-5)
+
+
+def test_the_device_switch_compiles_the_compact_form_only_in_graph():
+    from qgpt_jax.quantum.devices import CircuitExecutor
+
+    inputs = jnp.zeros((3, 4))
+    weights = jnp.zeros(n_circuit_weights(4))
+    ops = {
+        device: [op.name for op in qml.workflow.construct_tape(
+            CircuitExecutor(4, device)._run)(inputs, weights).operations]
+        for device in ("default.qubit", "lightning.qubit")
+    }
+    assert ops["default.qubit"] == ["StatePrep", "QubitUnitary"]
+    assert len(ops["lightning.qubit"]) > 30 and "Hadamard" in ops["lightning.qubit"]

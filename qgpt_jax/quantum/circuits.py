@@ -59,12 +59,12 @@ def zz_feature_map(x, n_qubits: int) -> None:
 def real_amplitudes(weights, n_qubits: int) -> None:
     """Qiskit's RealAmplitudes ansatz (reps=2, circular) with ``3n`` angles."""
     for i in range(n_qubits):
-        qml.RY(weights[i], wires=i)
+        qml.RY(weights[..., i], wires=i)
     for rep in range(1, ANSATZ_REPS + 1):
         for i, j in circular_pairs(n_qubits):
             qml.CNOT(wires=[i, j])
         for i in range(n_qubits):
-            qml.RY(weights[rep * n_qubits + i], wires=i)
+            qml.RY(weights[..., rep * n_qubits + i], wires=i)
 
 
 def parity_observable(n_qubits: int):
@@ -83,6 +83,89 @@ def attention_gates(inputs, weights, n_qubits: int) -> None:
     """The attention circuit's gates: feature map on ``inputs``, ansatz on ``weights``."""
     zz_feature_map(inputs, n_qubits)
     real_amplitudes(weights, n_qubits)
+
+
+# Compact forms, for simulators that compile the circuit into the program (default.qubit): the
+# same unitaries in three operations instead of ~40 gates, each gate being several XLA operations
+# on a tiny state. After its Hadamards the ZZ feature map is diagonal: it multiplies basis state
+# b by exp(i (sum_i 2 x_i b_i + sum_(i,j) 2 (pi - x_i)(pi - x_j) (b_i xor b_j))), so its state is
+# one matrix product and an exponential; the ansatz depends on the weights only and is one 2^n x
+# 2^n matrix per call, shared by every token. Aer and hardware run the gates themselves.
+
+
+def feature_map_phases(inputs, n_qubits: int):
+    """Phase of every basis state (wire 0 the most significant bit) after the ZZ feature map on
+    ``inputs`` (..., n): (..., 2^n)."""
+    index = np.arange(2**n_qubits)
+    bits = (index[:, None] >> (n_qubits - 1 - np.arange(n_qubits))) & 1  # (2^n, n)
+    pairs = circular_pairs(n_qubits)
+    table = np.stack(
+        [bits[:, i] for i in range(n_qubits)] + [bits[:, i] ^ bits[:, j] for i, j in pairs]
+    )  # (n + pairs, 2^n)
+    angles = [2.0 * inputs[..., i] for i in range(n_qubits)] + [
+        2.0 * (math.pi - inputs[..., i]) * (math.pi - inputs[..., j]) for i, j in pairs
+    ]
+    return qml.math.stack(angles, axis=-1) @ table.astype(np.float32)
+
+
+def feature_map_state(inputs, n_qubits: int):
+    """ZZ(x)|0>: (..., 2^n) complex."""
+    return qml.math.exp(1j * feature_map_phases(inputs, n_qubits)) / 2 ** (n_qubits / 2)
+
+
+def hadamards(n_qubits: int) -> np.ndarray:
+    h = np.array([[1.0, 1.0], [1.0, -1.0]]) / math.sqrt(2)
+    matrix = np.ones((1, 1))
+    for _ in range(n_qubits):
+        matrix = np.kron(matrix, h)
+    return matrix
+
+
+def entangling_matrix(n_qubits: int) -> np.ndarray:
+    """The ansatz's circular CX ladder as a (constant) permutation matrix."""
+
+    def ladder():
+        for i, j in circular_pairs(n_qubits):
+            qml.CNOT(wires=[i, j])
+
+    return np.asarray(qml.matrix(ladder, wire_order=range(n_qubits))(), dtype=np.float32)
+
+
+def ry_layer_matrix(angles, n_qubits: int):
+    """RY(angles[i]) on every wire i, as one (2^n, 2^n) matrix (wire 0 the most significant)."""
+    c, s = qml.math.cos(angles / 2), qml.math.sin(angles / 2)
+    matrix = None
+    for i in range(n_qubits):
+        ry = qml.math.stack([qml.math.stack([c[i], -s[i]]), qml.math.stack([s[i], c[i]])])
+        matrix = ry if matrix is None else qml.math.kron(matrix, ry)
+    return matrix
+
+
+def ansatz_matrix(weights, n_qubits: int):
+    """The RealAmplitudes unitary of ``weights`` (3n,): (2^n, 2^n), built from its three RY
+    layers and the constant CX ladder (a handful of operations, not one per gate)."""
+    ladder = entangling_matrix(n_qubits)
+    matrix = ry_layer_matrix(weights[:n_qubits], n_qubits)
+    for rep in range(1, ANSATZ_REPS + 1):
+        layer = ry_layer_matrix(weights[rep * n_qubits : (rep + 1) * n_qubits], n_qubits)
+        matrix = layer @ (ladder @ matrix)
+    return matrix
+
+
+def attention_compact(inputs, weights, n_qubits: int) -> None:
+    """``attention_gates`` as a state preparation and one unitary."""
+    wires = range(n_qubits)
+    qml.StatePrep(feature_map_state(inputs, n_qubits), wires=wires)
+    qml.QubitUnitary(ansatz_matrix(weights, n_qubits), wires=wires)
+
+
+def kernel_feature_map_compact(inputs, weights, n_qubits: int) -> None:
+    """``kernel_feature_map`` as a state preparation, one unitary (H^n after the ansatz, shared
+    by every token) and one diagonal."""
+    wires = range(n_qubits)
+    qml.StatePrep(feature_map_state(inputs, n_qubits), wires=wires)
+    qml.QubitUnitary(hadamards(n_qubits) @ ansatz_matrix(weights, n_qubits), wires=wires)
+    qml.DiagonalQubitUnitary(qml.math.exp(1j * feature_map_phases(inputs, n_qubits)), wires=wires)
 
 
 def kernel_feature_map(inputs, weights, n_qubits: int) -> None:
@@ -122,6 +205,8 @@ class Circuit:
     readout: str
     inputs_per_qubit: int = 1
     """Input angles per qubit of one circuit (2 for an overlap of two encodings)."""
+    compact: Callable | None = None
+    """The same unitary in far fewer operations, for simulators compiled into the program."""
 
     def n_outputs(self, n_qubits: int) -> int:
         return {"parity": 1, "z": n_qubits, "zero": 1, "state": 2**n_qubits}[self.readout]
@@ -150,20 +235,24 @@ class Circuit:
             return (index == 0)[:, None].astype(np.float64)
         raise ValueError("a state is not a diagonal readout")
 
-    def qfunc(self, n_qubits: int) -> Callable:
-        """The QNode function ``(inputs, weights) -> measurements`` of this circuit."""
+    def qfunc(self, n_qubits: int, compact: bool = False) -> Callable:
+        """The QNode function ``(inputs, weights) -> measurements`` of this circuit, in its
+        compact form if asked and it has one."""
+        gates = self.compact if compact and self.compact is not None else self.gates
 
         def circuit(inputs, weights):
-            self.gates(inputs, weights, n_qubits)
+            gates(inputs, weights, n_qubits)
             return self.measurements(n_qubits)
 
         circuit.__name__ = f"{self.name.replace('-', '_')}_circuit"
         return circuit
 
 
-ATTENTION = Circuit("attention", attention_gates, "parity")
+ATTENTION = Circuit("attention", attention_gates, "parity", compact=attention_compact)
 """The original project's circuit: ZZ feature map, RealAmplitudes, <Z...Z>."""
-ATTENTION_Z = Circuit("attention-z", attention_gates, "z")
+ATTENTION_Z = Circuit("attention-z", attention_gates, "z", compact=attention_compact)
 """The same gates, every qubit's <Z_i> read out."""
-KERNEL_STATE = Circuit("kernel-state", kernel_feature_map, "state")
+KERNEL_STATE = Circuit(
+    "kernel-state", kernel_feature_map, "state", compact=kernel_feature_map_compact
+)
 KERNEL_OVERLAP = Circuit("kernel-overlap", kernel_overlap_gates, "zero", inputs_per_qubit=2)

@@ -180,7 +180,8 @@ class CircuitExecutor:
             self.device.tracker = CountingTracker()
             self.device.tracker.active = True
         qnode = qml.QNode(
-            self.circuit.qfunc(self.n_qubits),
+            # Backprop through a compiled simulator: the fewer operations the better.
+            self.circuit.qfunc(self.n_qubits, compact=self.spec.diff_method == "backprop"),
             self.device,
             interface="jax",
             diff_method=self.spec.diff_method,
