@@ -17,9 +17,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="python -m experiments.noise",
         description="Load a trained checkpoint and estimate its train and validation loss with "
-        "its quantum heads run under each device setting, on the same batches (the preset's "
-        "eval_iters batches of each split, as compare evaluates them): what sampling and a real "
-        "backend's noise would cost the trained model.",
+        "its quantum heads run under each device setting, every setting on the same batches "
+        "(the preset's eval_iters batches of each split that a compare run with --seed draws "
+        "for its step-0 estimate): what sampling and a real backend's noise would cost the "
+        "trained model.",
     )
     parser.add_argument(
         "--checkpoint", required=True, help="a run's checkpoint folder of a quantum model"

@@ -356,9 +356,9 @@ def _fmt(entry: dict, key: str, digits: int = 4) -> str:
     mean, std = entry.get(f"{key}_mean"), entry.get(f"{key}_std")
     if mean is None:
         return "n/a"
-    if entry["n_seeds"] > 1 and std is not None:
-        return f"{mean:.{digits}f} ± {std:.{digits}f}"
-    return f"{mean:.{digits}f}"
+    if entry["n_seeds"] > 1 and std:  # seeds trained together share one clock: no spread
+        return f"{mean:,.{digits}f} ± {std:,.{digits}f}"
+    return f"{mean:,.{digits}f}"
 
 
 def _ci(interval, digits: int = 4) -> str:

@@ -158,7 +158,8 @@ def losses_on_devices(
     log=None,
 ) -> list[dict]:
     """A trained model's loss estimates with its heads run under each device setting, on the same
-    batches (those ``compare`` evaluates for ``seed``): what shots or a backend's noise would cost
+    batches (those a ``compare`` run with ``seed`` draws for its estimate at step 0; every setting
+    sees the same ones, so differences are paired): what shots or a backend's noise would cost
     it. Each setting is validated before any is run."""
     configs = [config.on(**setting) for setting in settings]  # fails early on a bad one
     rows = []
