@@ -356,7 +356,7 @@ def _fmt(entry: dict, key: str, digits: int = 4) -> str:
     mean, std = entry.get(f"{key}_mean"), entry.get(f"{key}_std")
     if mean is None:
         return "n/a"
-    if entry["n_seeds"] > 1 and std:  # seeds trained together share one clock: no spread
+    if entry["n_seeds"] > 1 and std > 1e-9 * abs(mean):  # seeds trained together share a clock
         return f"{mean:,.{digits}f} ± {std:,.{digits}f}"
     return f"{mean:,.{digits}f}"
 
