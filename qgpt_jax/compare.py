@@ -247,7 +247,7 @@ def compare(
                 results["runs"] += [done[(model, seed)] for seed in group]
                 log(f"{model} seeds {group}: done in the earlier run, not retrained")
                 continue
-            label = f"{model}-seeds{'-'.join(map(str, group))}"
+            label = f"{path_name(model)}-seeds{'-'.join(map(str, group))}"
             checkpoints = (
                 RunCheckpoints(run_state_dir(out, path_name(model), group), keep_checkpoints)
                 if ckpt_every or resume

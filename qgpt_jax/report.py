@@ -66,14 +66,6 @@ def sample_difference(a: list[int], b: list[int], a_text: str, b_text: str) -> d
     }
 
 
-def mean_std(values) -> dict:
-    values = np.asarray([v for v in values if v is not None], dtype=float)
-    if values.size == 0:
-        return {"mean": None, "std": None, "n": 0}
-    std = float(values.std(ddof=1)) if values.size > 1 else 0.0
-    return {"mean": float(values.mean()), "std": std, "n": int(values.size)}
-
-
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qgpt_jax.study import path_name
+
 
 def write_run(directory: str | Path, run: dict) -> Path:
     """Event files for one ``results.json`` run record under ``directory/<model>-seed<N>``."""
     from tensorboardX import SummaryWriter
 
-    folder = Path(directory) / f"{run['model']}-seed{run['seed']}"
+    folder = Path(directory) / f"{path_name(run['model'])}-seed{run['seed']}"
     with SummaryWriter(logdir=str(folder)) as writer:
         for step, loss in enumerate(run["step_losses"], start=1):
             writer.add_scalar("train/step_loss", loss, step)

@@ -152,6 +152,7 @@ def test_pennylane_qiskit_aer_gives_the_same_values(kind):
 
 @pytest.mark.parametrize("kind, device", [
     ("qsann", "default.qubit"), ("qsann", "aer"), ("kernel", "default.qubit"), ("kernel", "aer"),
+    ("enhance", "aer"), ("kernel", "lightning.qubit"),
     ("qsann-surrogate", "default.qubit"), ("kernel-surrogate", "default.qubit"),
 ])  # a surrogate runs no circuit, so it has no other device to try
 def test_changing_token_j_changes_no_output_before_j(kind, device):

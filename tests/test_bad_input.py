@@ -180,6 +180,9 @@ def test_interrupt_leaves_a_readable_partial_report(tmp_path, corpus_path, after
          "--data", str(corpus_path), "--out", str(out), "--no-progress"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ},
+        # A shell without job control starts background jobs with SIGINT ignored, and Python
+        # keeps an inherited "ignore": give the run Ctrl-C's default, as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
