@@ -161,11 +161,15 @@ def attention_compact(inputs, weights, n_qubits: int) -> None:
 
 def kernel_feature_map_compact(inputs, weights, n_qubits: int) -> None:
     """``kernel_feature_map`` as a state preparation, one unitary (H^n after the ansatz, shared
-    by every token) and one diagonal."""
+    by every token) and the second upload's diagonal."""
     wires = range(n_qubits)
     qml.StatePrep(feature_map_state(inputs, n_qubits), wires=wires)
     qml.QubitUnitary(hadamards(n_qubits) @ ansatz_matrix(weights, n_qubits), wires=wires)
-    qml.DiagonalQubitUnitary(qml.math.exp(1j * feature_map_phases(inputs, n_qubits)), wires=wires)
+    # The second upload's diagonal as a (broadcast) matrix: PennyLane's DiagonalQubitUnitary
+    # builds its matrices one binding at a time, which took 24 ms and 95 s of compilation for
+    # 1,536 bindings, against 0.4 ms and 0.5 s this way.
+    phases = qml.math.exp(1j * feature_map_phases(inputs, n_qubits))  # (..., 2^n)
+    qml.QubitUnitary(phases[..., None, :] * np.eye(2**n_qubits), wires=wires)
 
 
 def kernel_feature_map(inputs, weights, n_qubits: int) -> None:
