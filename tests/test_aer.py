@@ -103,6 +103,17 @@ def test_inside_scan(exact, reference, inputs):
     np.testing.assert_allclose(grad, ref_grad, atol=1e-4)
 
 
+def test_sampling_repeats_from_run_to_run(inputs):
+    """Job k of an executor samples with seed k: the same calls give the same estimates."""
+    angles, weights = inputs
+    first, second = (BatchedAerCircuit(N_QUBITS, shots=64) for _ in range(2))
+    a = [np.asarray(first(angles, weights)) for _ in range(2)]
+    b = [np.asarray(second(angles, weights)) for _ in range(2)]
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], a[1])  # later jobs draw other samples
+
+
 def test_shots_estimate_within_five_standard_errors(reference, inputs):
     shots = 4000
     sampled = BatchedAerCircuit(N_QUBITS, shots=shots)

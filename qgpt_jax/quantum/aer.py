@@ -338,13 +338,14 @@ class BatchedAerCircuit:
             else AerSimulator.from_backend(fake_backend(noise), **options)
         )
         self._programs: dict[tuple, _Program] = {}
+        self._jobs = 0  # sampling seeds: job k of an executor samples with seed k, so runs repeat
         # One binding through the whole path, so a broken setup fails here, outside JAX.
         inputs = np.zeros((1, circuit.inputs_per_qubit * n_qubits))
         gates, params = record_circuit(
             inputs, np.zeros(n_circuit_weights(n_qubits)), n_qubits, circuit
         )
         self.run(self.program(gates, params), np.zeros((1, len(params))))
-        self.executions = 0
+        self.executions = self._jobs = 0
 
     def __call__(self, angles, weights):
         """``angles`` (N, inputs), ``weights`` (3 n_qubits,) -> (N,) or (N, outputs)."""
@@ -408,9 +409,11 @@ class BatchedAerCircuit:
                 parameter_binds=binds,
                 runtime_parameter_bind_enable=True,
                 shots=self.shots or 1,
+                seed_simulator=self._jobs,
             ).result()
         except Exception as exc:
             raise self._failure(len(bindings), exc) from exc
+        self._jobs += 1
         if not result.success:
             raise self._failure(len(bindings), result.status)
         self.executions += len(bindings)
