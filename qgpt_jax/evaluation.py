@@ -32,19 +32,12 @@ def _median_seconds(fn, *args, repeats: int = 20) -> float:
 def shared_params(own: dict, donor: dict) -> dict:
     """``own`` with every top-level parameter that ``donor`` has in the same shape taken from it,
     so two heads of different kinds share their common projections."""
+
+    def shapes(tree):
+        return jax.tree_util.tree_map(jnp.shape, tree)
+
     return {
-        name: donor[name]
-        if name in donor
-        and jax.tree_util.tree_structure(donor[name]) == jax.tree_util.tree_structure(value)
-        and all(
-            a.shape == b.shape
-            for a, b in zip(
-                jax.tree_util.tree_leaves(donor[name]),
-                jax.tree_util.tree_leaves(value),
-                strict=True,
-            )
-        )
-        else value
+        name: donor[name] if name in donor and shapes(donor[name]) == shapes(value) else value
         for name, value in own.items()
     }
 

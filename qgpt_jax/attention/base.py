@@ -8,6 +8,7 @@ the registry in ``qgpt_jax.attention`` and nothing else.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,17 +51,11 @@ class AttentionKind:
 
     def surrogate(self) -> AttentionKind:
         """The same head with every circuit replaced by its classical surrogate."""
-        return AttentionKind(
+        return dataclasses.replace(
+            self,
             name=self.name + SURROGATE_SUFFIX,
-            head=self.head,
             help=f"control for {self.name}: the same head, each circuit replaced by a classical "
             "product-state function with the same inputs, outputs and weights",
-            circuit=self.circuit,
-            circuits_per_head=self.circuits_per_head,
-            quantum_params=self.quantum_params,
-            input_gradients=self.input_gradients,
-            causal=self.causal,
-            switch_off=self.switch_off,
             surrogate_of=self.name,
         )
 

@@ -25,6 +25,7 @@ compute them, and the Aer path reads them all from one probability vector:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ def feature_map_state(inputs, n_qubits: int):
     return qml.math.exp(1j * feature_map_phases(inputs, n_qubits)) / 2 ** (n_qubits / 2)
 
 
+@functools.cache
 def hadamards(n_qubits: int) -> np.ndarray:
     h = np.array([[1.0, 1.0], [1.0, -1.0]]) / math.sqrt(2)
     matrix = np.ones((1, 1))
@@ -121,6 +123,7 @@ def hadamards(n_qubits: int) -> np.ndarray:
     return matrix
 
 
+@functools.cache
 def entangling_matrix(n_qubits: int) -> np.ndarray:
     """The ansatz's circular CX ladder as a (constant) permutation matrix."""
 
