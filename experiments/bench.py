@@ -1,7 +1,10 @@
-"""Benchmark training throughput of each model on each quantum device, plus raw Aer throughput.
+"""Benchmark training throughput of each model on each quantum device, plus raw Aer throughput;
+with ``--sweep``, cost curves over a config field or a list of presets.
 
-Example:
+Examples:
     python -m experiments.bench --devices default.qubit,aer,qiskit.aer --seconds 20 --out runs/bench
+    python -m experiments.bench --sweep n_qubits=4,6,8,10,12,14,16 --devices default.qubit,aer
+    python -m experiments.bench --sweep preset=original,original-large,small --models classical
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from qgpt_jax.cli import (
     add_preset_flag,
     configs_from_args,
     main_guard,
+    overrides_for,
     setup_runtime,
 )
 
@@ -23,9 +27,12 @@ from qgpt_jax.cli import (
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="python -m experiments.bench",
-        description="Measure training tokens/s (compile excluded) and circuits/s for each model "
-        "and device in one process, and the bindings/s of a bare Aer job of the same circuit. "
-        "Writes OUT/bench.json and OUT/bench.png.",
+        description="Measure training tokens/s (compile excluded), circuits/s and FLOP/s (XLA's "
+        "cost analysis, against a matmul peak measured in the same process) for each model and "
+        "device in one process, and the bindings/s of a bare Aer job of the same circuit. A "
+        "device that runs circuits on the host is first timed on one circuit call; a model whose "
+        "single step would exceed --seconds is not trained but estimated and marked over budget. "
+        "Writes OUT/bench.json, OUT/bench.md and OUT/bench.png (with --sweep, OUT/sweep.png).",
     )
     add_preset_flag(parser)
     parser.add_argument(
@@ -41,8 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seconds",
         type=float,
-        default=15.0,
-        help="training time budget per entry after compiling (default 15)",
+        default=10.0,
+        help="training time budget per entry after compiling; an entry whose single step would "
+        "take longer is estimated instead of trained (default 10)",
+    )
+    parser.add_argument(
+        "--sweep",
+        metavar="FIELD=V1,V2,...",
+        help="measure every model and device at each value of a config field (e.g. "
+        "n_qubits=4,6,8,10,12,14,16 or n_embd=16,32,64,128) or of preset "
+        "(preset=original,original-large,small), and plot tokens/s against it on log axes "
+        "with the growth of each line and where one device overtakes another",
     )
     parser.add_argument(
         "--max-steps", type=int, default=1000, help="most training steps per entry (default 1000)"
@@ -66,47 +82,70 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     mesh = setup_runtime(args)
     import dataclasses
+    import functools
 
-    from qgpt_jax.bench import plot_bench, run_bench
+    from qgpt_jax.bench import (
+        Sweep,
+        plot_bench,
+        plot_sweep,
+        render_bench,
+        run_bench,
+        sweep_summary,
+    )
     from qgpt_jax.compare import ensure_writable
-    from qgpt_jax.data import load_dataset
+    from qgpt_jax.config import DeviceConfig, ModelConfig, TrainConfig
+    from qgpt_jax.data import atomic_write_bytes, load_dataset
     from qgpt_jax.errors import ConfigError
     from qgpt_jax.report import atomic_write_json, environment
     from qgpt_jax.study import parse_models
 
     models = parse_models(args.models)
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]
-    mc, tc = configs_from_args(args)
-    for device in devices:  # validate every device before spending time on any
-        dataclasses.replace(mc, attention="enhance").on(device=device)
+    sweep = Sweep.parse(args.sweep) if args.sweep else None
+    model_overrides = overrides_for(ModelConfig, args) | overrides_for(DeviceConfig, args)
+    train_overrides = overrides_for(TrainConfig, args)
+
+    def configs(value):
+        if sweep is None:
+            return configs_from_args(args)
+        return sweep.configs(value, args.preset, model_overrides, train_overrides)
+
+    for value in sweep.values if sweep else (None,):  # validate everything before measuring
+        mc, _ = configs(value)
+        for device in devices:
+            dataclasses.replace(mc, attention="enhance").on(device=device)
     if args.seconds <= 0 or args.max_steps <= 0 or args.seeds_together <= 0:
         raise ConfigError("--seconds, --max-steps and --seeds-together must be positive")
     out = Path(args.out)
     ensure_writable(out)
-    dataset = load_dataset(args.data, block_size=mc.block_size)
-    entries = run_bench(
+    datasets = functools.cache(lambda block_size: load_dataset(args.data, block_size=block_size))
+    measured = run_bench(
         models,
         devices,
-        mc,
-        tc,
-        dataset,
+        configs,
+        datasets,
         seconds=args.seconds,
         max_steps=args.max_steps,
+        sweep=sweep,
         seeds=tuple(range(args.seeds_together)),
         mesh=mesh,
     )
-    atomic_write_json(
-        out / "bench.json",
-        {
-            "preset": args.preset,
-            "model": mc.to_dict(),
-            "train": tc.to_dict(),
-            "environment": environment(),
-            "entries": entries,
-        },
-    )
-    plot_bench(entries, out / "bench.png")
-    print(f"wrote {out / 'bench.json'} and {out / 'bench.png'}")
+    mc, tc = configs(sweep.values[0] if sweep else None)
+    bench = {
+        "preset": args.preset,
+        "model": mc.to_dict(),
+        "train": tc.to_dict(),
+        "environment": environment(),
+        **measured,
+    }
+    if sweep is not None:
+        bench["sweep"] = sweep_summary(measured["entries"], sweep.field)
+        bench["sweep"]["values"] = list(sweep.values)
+        plot_sweep(measured["entries"], sweep.field, out / "sweep.png")
+    plot_bench(measured["entries"], out / "bench.png")
+    atomic_write_json(out / "bench.json", bench)
+    atomic_write_bytes(out / "bench.md", render_bench(bench).encode())
+    print(f"wrote {out / 'bench.md'}, {out / 'bench.json'} and the plots in {out}")
 
 
 if __name__ == "__main__":

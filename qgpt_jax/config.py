@@ -46,6 +46,20 @@ PRESETS: dict[str, dict[str, Any]] = {
         eval_iters=20,
         eval_interval=100,
     ),
+    # A model with something to learn, sized for a GPU (and the cost curves' top end): 0.8M
+    # parameters; on a CPU the classical model is compute-bound here, not launch-bound.
+    "small": dict(
+        n_embd=128,
+        n_head=4,
+        n_layer=4,
+        block_size=64,
+        dropout=0.1,
+        batch_size=32,
+        learning_rate=1e-3,
+        max_iters=5000,
+        eval_iters=20,
+        eval_interval=250,
+    ),
     # Small and fast, for tests and smoke runs.
     "tiny": dict(
         n_embd=8,

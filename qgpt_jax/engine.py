@@ -169,23 +169,37 @@ class Trainer:
             self._scalars[value] = to_global(np.int32(value), self.programs.replicated)
         return self._scalars[value]
 
-    def compile(self, training: bool = True) -> float:
-        """Compile init, the fused steps (unless not ``training``) and the loss estimate; return
-        the seconds it took."""
+    def compile(self, training: bool = True, evaluation: bool = True) -> float:
+        """Compile init, the fused steps (unless not ``training``) and the loss estimate (unless
+        not ``evaluation``); return the seconds it took."""
         start = time.perf_counter()
         p = self.programs
         init = p.init.lower(self.seed_array).compile()
         state = jax.eval_shape(p.init, self.seed_array)
-        chunk = None
+        chunk = evaluate = None
         if training:
             chunk = p.train_chunk.lower(
                 state, self.tokens, self.n_train, self.seed_array, self._scalar(0)
             ).compile()
-        evaluate = p.evaluate.lower(
-            state, self.tokens, self.n_train, self.seed_array, self._scalar(0)
-        ).compile()
+        if evaluation:
+            evaluate = p.evaluate.lower(
+                state, self.tokens, self.n_train, self.seed_array, self._scalar(0)
+            ).compile()
         self._compiled = (init, chunk, evaluate)
         return time.perf_counter() - start
+
+    def step_flops(self) -> float | None:
+        """FLOPs of one training step of one seed, from XLA's cost analysis of the compiled
+        fused-steps program (it counts a loop body once; the body holds every seed's step).
+
+        Circuits simulated on the host (callback devices) are not part of the program and are
+        not counted. ``None`` where the backend gives no analysis."""
+        analysis = self._compiled[1].cost_analysis() if self._compiled[1] is not None else None
+        if isinstance(analysis, list):  # older JAX: one dict per program
+            analysis = analysis[0] if analysis else None
+        if not analysis or "flops" not in analysis:
+            return None
+        return float(analysis["flops"]) / len(self.program_seeds)
 
     def init(self):
         return self._compiled[0](self.seed_array)
@@ -276,6 +290,19 @@ def train(mc: ModelConfig, tc: TrainConfig, dataset: Dataset, **kwargs) -> Train
     return train_seeds(mc, tc, [tc.seed], dataset, **kwargs)[0]
 
 
+def compile_counting_cache(trainer: Trainer, **parts) -> tuple[float, str]:
+    """``trainer.compile(**parts)``: its seconds, and whether the persistent compilation cache
+    served it (a compilation that adds no cache entry was read from it)."""
+    mc = trainer.mc
+    entries_before = cache_entries()
+    seconds = trainer.compile(**parts)
+    if entries_before is None:
+        return seconds, "off"
+    if mc.is_quantum and not DEVICES[mc.device].in_graph:
+        return seconds, "not cacheable (host callbacks)"
+    return seconds, "miss (compiled)" if cache_entries() > entries_before else "hit (read)"
+
+
 class _RunLoop:
     """The host side of one run of a model's seeds: what it has done and measured so far."""
 
@@ -284,16 +311,7 @@ class _RunLoop:
         self.mc, self.tc, self.seeds, self.dataset = mc, tc, list(seeds), dataset
         self.executor = executor
         self.trainer = Trainer(mc, tc, seeds, dataset, mesh)
-        entries_before = cache_entries()
-        self.compile_s = self.trainer.compile()
-        if entries_before is None:
-            self.compile_cache = "off"
-        elif mc.is_quantum and not DEVICES[mc.device].in_graph:
-            self.compile_cache = "not cacheable (host callbacks)"
-        elif cache_entries() > entries_before:
-            self.compile_cache = "miss (compiled)"
-        else:
-            self.compile_cache = "hit (read)"
+        self.compile_s, self.compile_cache = compile_counting_cache(self.trainer)
         self.state = self.trainer.init()
         self.step, self.train_s, self.forwards, self.earlier_circuits = 0, 0.0, 0, 0
         self.step_losses: list[list[float]] = [[] for _ in seeds]

@@ -39,11 +39,90 @@ def test_bench_writes_one_entry_per_model_and_device(corpus_path, tmp_path, caps
         assert entry["circuits_per_s"] >= 0
     # tiny preset: 1 layer x 2 seed heads x batch 2 circuits forward; parameter shift adds two
     # executions per ansatz angle (12) for each.
-    assert entries[("original", "aer")]["circuit_executions_per_step"] == 1 * 2 * 2 * (1 + 2 * 12)
+    # The host device is timed on one call first; at a 0.01 s budget a step is over it, so the
+    # entry is that call's estimate, with the per-circuit time and the same circuit count.
+    aer = entries[("original", "aer")]
+    assert aer["circuit_executions_per_step"] == 1 * 2 * 2 * (1 + 2 * 12)
+    assert aer["over_budget"] and aer["steps"] == 0 and aer["compile_s"] is None
+    assert aer["probe"]["per_circuit_s"] > 0 and aer["probe"]["step_s"] > 0.01
+    assert aer["tokens_per_s"] == pytest.approx(2 * 8 / aer["probe"]["step_s"])
     assert entries[("original", "default.qubit")]["circuit_executions_per_step"] == 1 * 2 * 2
-    assert entries[("classical", None)]["tokens_per_s"] > 0
+    classical = entries[("classical", None)]
+    assert classical["tokens_per_s"] > 0 and not classical["over_budget"]
+    # XLA's cost analysis of one step, and the rate against the matmul peak of the same process.
+    assert classical["flops_per_step"] > 0 and bench["peak"]["flops_per_s"] > 0
+    assert classical["peak_fraction"] == pytest.approx(
+        classical["flops_per_s"] / bench["peak"]["flops_per_s"]
+    )
     assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (tmp_path / "bench.md").read_text()
+    assert "over budget" in report and "GFLOP/s" in report
     assert "raw-aer" in capsys.readouterr().out
+
+
+def test_bench_sweep_measures_each_value_and_plots(corpus_path, tmp_path):
+    from experiments.bench import main
+
+    main(["--preset", "tiny", "--models", "classical,original", "--devices", "default.qubit",
+          "--sweep", "n_qubits=2,3,4", "--seconds", "0.01", "--max-steps", "2",
+          "--data", str(corpus_path), "--out", str(tmp_path)])
+    bench = json.loads((tmp_path / "bench.json").read_text())
+    swept = [(e["model"], e["sweep"]["value"]) for e in bench["entries"]]
+    # n_qubits changes no classical model: measured once, a reference level.
+    assert swept == [("classical", 2), ("original", 2), ("original", 3), ("original", 4)]
+    growth = bench["sweep"]["growth"]["original on default.qubit"]
+    assert growth["kind"] == "exponential" and growth["factor_per_unit"] > 0
+    assert bench["sweep"]["growth"]["classical"] is None
+    assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## Growth" in (tmp_path / "bench.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("n_qubits", "FIELD=V1"),
+        ("attention=classical,enhance", "cannot vary"),
+        ("n_embd=16,big", "must be numbers"),
+        ("preset=original,huge", "unknown preset"),
+    ],
+)
+def test_bad_sweeps_are_config_errors(text, message):
+    from qgpt_jax.bench import Sweep
+
+    with pytest.raises(ConfigError, match=message):
+        Sweep.parse(text)
+
+
+def test_sweep_configs_apply_the_value_last():
+    from qgpt_jax.bench import Sweep
+
+    sweep = Sweep.parse("n_embd=16,32")
+    assert sweep.values == (16, 32) and sweep.classical_varies
+    mc, tc = sweep.configs(32, "original", {"n_head": 4}, {"batch_size": 3})
+    assert (mc.n_embd, mc.n_head, tc.batch_size) == (32, 4, 3)
+    mc, tc = Sweep.parse("preset=original,small").configs("small", "original", {}, {})
+    assert (mc.n_embd, mc.n_layer, mc.block_size, tc.batch_size) == (128, 4, 64, 32)
+    assert not Sweep.parse("n_qubits=4,6").classical_varies
+
+
+def _swept(model, device, value, tokens_per_s):
+    return {"model": model, "device": device, "sweep": {"field": "x", "value": value},
+            "tokens_per_s": tokens_per_s, "over_budget": False}
+
+
+def test_growth_and_crossovers_of_cost_curves():
+    from qgpt_jax.bench import crossovers, growth
+
+    # Time per token doubling per qubit from the middle point on.
+    doubling = [_swept("enhance", "default.qubit", n, 2.0 ** -n) for n in (4, 6, 8, 10)]
+    assert growth(doubling, "n_qubits")["factor_per_unit"] == pytest.approx(2.0)
+    # tokens/s ~ 1/x^2: time per token grows as x^2.
+    square = [_swept("enhance", "default.qubit", x, 1.0 / x**2) for x in (16, 32, 64, 128)]
+    assert growth(square, "n_embd")["exponent"] == pytest.approx(2.0)
+    flat = [_swept("enhance", "lightning.qubit", n, 2.0 ** -7) for n in (4, 6, 8, 10)]
+    (found,) = crossovers(doubling + flat + [_swept("classical", None, 4, 1.0)])
+    assert found == {"overtakes": "enhance on lightning.qubit",
+                     "overtaken": "enhance on default.qubit", "between": [6, 8]}
 
 
 def test_evaluate_components(enhance_config, dataset):
