@@ -514,8 +514,11 @@ def render_markdown(results: dict) -> str:
         lines += [
             "## Where the time goes (jax.profiler)",
             "",
-            "XLA operation time per training step in the profiled window, by operation category "
-            "(profiler overhead inflates absolute times; compare shares).",
+            "XLA operation time per training step in the profiled window, by part of the model "
+            "(the `jax.named_scope` each operation was traced under, forward and backward "
+            "together; `circuit` is the simulation in the graph or the host callback that runs "
+            "it), then by operation category, then the host work of a callback device inside "
+            "the circuit's time. Profiler overhead inflates absolute times; compare shares.",
             "",
         ]
         for r in profiled:
@@ -525,7 +528,20 @@ def render_markdown(results: dict) -> str:
                 f"launches and {p['op_us_per_step']:.0f} us of operations per step "
                 f"(trace: `{p['trace']}`).",
                 "",
-                "| category | us/step | launches/step | share |",
+            ]
+            if p.get("parts"):
+                lines += [
+                    "| part | us/step | launches/step | share |",
+                    "| --- | ---: | ---: | ---: |",
+                    *(
+                        f"| {t['part']} | {t['us_per_step']:.1f} | {t['launches_per_step']:.0f} "
+                        f"| {t['share']:.0%} |"
+                        for t in p["parts"]
+                    ),
+                    "",
+                ]
+            lines += [
+                "| operation category | us/step | launches/step | share |",
                 "| --- | ---: | ---: | ---: |",
                 *(
                     f"| {t['category']} | {t['us_per_step']:.1f} | {t['launches_per_step']:.0f} "
@@ -534,6 +550,16 @@ def render_markdown(results: dict) -> str:
                 ),
                 "",
             ]
+            if p.get("host"):
+                lines += [
+                    "| host work of the device | us/step | calls/step |",
+                    "| --- | ---: | ---: |",
+                    *(
+                        f"| {h['work']} | {h['us_per_step']:.1f} | {h['calls_per_step']:.1f} |"
+                        for h in p["host"]
+                    ),
+                    "",
+                ]
     lines += [
         "## Samples",
         "",

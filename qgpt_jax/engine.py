@@ -188,6 +188,11 @@ class Trainer:
         self._compiled = (init, chunk, evaluate)
         return time.perf_counter() - start
 
+    def program_text(self) -> str:
+        """The compiled fused-steps program as HLO text (its instructions keep their op names,
+        which the profile reads to time each named part)."""
+        return self._compiled[1].as_text()
+
     def step_flops(self) -> float | None:
         """FLOPs of one training step of one seed, from XLA's cost analysis of the compiled
         fused-steps program (it counts a loop body once; the body holds every seed's step).
@@ -372,7 +377,9 @@ class _RunLoop:
         self.train_s += time.perf_counter() - start
         if profile_dir is not None:
             jax.profiler.stop_trace()
-            self.profile = summarize_trace(profile_dir, steps=n)
+            self.profile = summarize_trace(
+                profile_dir, steps=n, hlo_text=self.trainer.program_text()
+            )
         bad = ~np.isfinite(losses)
         if bad.any():
             seed_index, offset = np.argwhere(bad)[0]

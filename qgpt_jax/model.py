@@ -52,6 +52,12 @@ def head_group(head_class, config: ModelConfig, count: int, name: str) -> nn.Mod
     )(config, name=name)
 
 
+def head_scopes(config: ModelConfig) -> tuple[str, str]:
+    """Named scopes of a layer's two head groups, ``heads_<quantum kind>`` and
+    ``heads_classical`` (``qgpt_jax.profiling`` times each)."""
+    return f"heads_{config.attention}", "heads_classical"
+
+
 class MultiHeadAttention(nn.Module):
     """Heads chosen by kind, concatenated (quantum heads first, as the seed), projected."""
 
@@ -65,9 +71,10 @@ class MultiHeadAttention(nn.Module):
             (ClassicalHead, cfg.n_head - cfg.n_quantum_heads, "classical_heads"),
         ]
         outputs = []
-        for head_class, count, name in groups:
+        for (head_class, count, name), kind in zip(groups, head_scopes(cfg), strict=True):
             if count:
-                out = head_group(head_class, cfg, count, name)(x, deterministic)  # (B, T, H, hs)
+                with jax.named_scope(kind):  # the profile's time per head kind
+                    out = head_group(head_class, cfg, count, name)(x, deterministic)  # (B,T,H,hs)
                 outputs.append(out.reshape(*out.shape[:-2], -1))  # (B, T, H * hs)
         out = jnp.concatenate(outputs, axis=-1)  # (B, T, C)
         out = dense(cfg.n_embd, "proj")(out)
@@ -90,8 +97,10 @@ class Block(nn.Module):
 
     @nn.compact
     def __call__(self, x, deterministic: bool):
-        x = x + MultiHeadAttention(self.config, name="sa")(layer_norm("ln1")(x), deterministic)
-        x = x + FeedForward(self.config, name="ffwd")(layer_norm("ln2")(x), deterministic)
+        with jax.named_scope("attention"):
+            x = x + MultiHeadAttention(self.config, name="sa")(layer_norm("ln1")(x), deterministic)
+        with jax.named_scope("feed_forward"):
+            x = x + FeedForward(self.config, name="ffwd")(layer_norm("ln2")(x), deterministic)
         return x
 
 
@@ -104,17 +113,19 @@ class GPT(nn.Module):
         B, T = idx.shape
         if T > cfg.block_size:
             raise ValueError(f"sequence length {T} exceeds block_size {cfg.block_size}")
-        tok = nn.Embed(
-            cfg.vocab_size, cfg.n_embd, embedding_init=embedding_init, name="token_embedding"
-        )(idx)  # (B, T, C)
-        pos = nn.Embed(
-            cfg.block_size, cfg.n_embd, embedding_init=embedding_init, name="position_embedding"
-        )(jnp.arange(T))  # (T, C)
-        x = tok + pos
+        with jax.named_scope("embedding"):
+            tok = nn.Embed(
+                cfg.vocab_size, cfg.n_embd, embedding_init=embedding_init, name="token_embedding"
+            )(idx)  # (B, T, C)
+            pos = nn.Embed(
+                cfg.block_size, cfg.n_embd, embedding_init=embedding_init, name="position_embedding"
+            )(jnp.arange(T))  # (T, C)
+            x = tok + pos
         for i in range(cfg.n_layer):
             x = Block(cfg, name=f"block_{i}")(x, deterministic)
-        x = layer_norm("ln_f")(x)
-        return dense(cfg.vocab_size, "lm_head")(x)  # (B, T, vocab)
+        with jax.named_scope("output"):
+            x = layer_norm("ln_f")(x)
+            return dense(cfg.vocab_size, "lm_head")(x)  # (B, T, vocab)
 
 
 def init(config: ModelConfig, key: jax.Array):

@@ -1,22 +1,40 @@
-"""Read back a ``jax.profiler`` trace: where did the time of the profiled training steps go?"""
+"""Read back a ``jax.profiler`` trace: where did the time of the profiled training steps go?
+
+The trace is read with JAX's own reader (``jax.profiler.ProfileData`` over the ``.xplane.pb``).
+Every XLA operation event names its HLO instruction; the compiled program's HLO text gives that
+instruction's ``op_name``, the path of ``jax.named_scope`` names it was traced under. The model
+and the train step name their parts (``PROFILE_PARTS``), so operation time adds up
+by part, forward and backward together (JAX keeps the scope names inside ``transpose(jvp(...))``).
+Host work of callback devices is annotated ``host: ...`` (``HOST_PREFIX``) and timed apart.
+"""
 
 from __future__ import annotations
 
 import collections
-import gzip
-import json
+import re
 from pathlib import Path
 
-# Trace events that are host-side bookkeeping, not XLA operations of the program.
-HOST_EVENT_PREFIXES = (
-    "$",
-    "ThunkExecutor",
-    "PjitFunction",
-    "Common",
-    "Parse",
-    "ExecuteReplicated",
-    "end:",
+PROFILE_PARTS = (
+    "batch",
+    "embedding",
+    "attention",
+    "circuit",
+    "feed_forward",
+    "output",
+    "loss",
+    "optimizer",
 )
+"""The ``jax.named_scope`` names that the train step (``batch``, ``loss``, ``optimizer``), the model
+and ``qgpt_jax.attention.base.run_circuit`` (``circuit``) give their parts; a layer's head groups
+are ``heads_<kind>`` (``qgpt_jax.model.head_scopes``)."""
+HOST_PREFIX = "host: "
+"""Prefix of the ``jax.profiler.TraceAnnotation`` names given to host-side device work."""
+OTHER = "other (step keys, loop)"
+CONTROL_FLOW = ("while", "conditional", "call")
+"""Operations that run others (the fused steps' loop): their time contains their body's, so it
+is kept apart rather than added."""
+
+_INSTRUCTION = re.compile(r'^\s*(?:ROOT\s+)?%?([\w.\-]+) = [^\n]*?op_name="([^"]*)"', re.MULTILINE)
 
 
 def op_category(name: str) -> str:
@@ -24,26 +42,70 @@ def op_category(name: str) -> str:
     return name.split(".")[0]
 
 
-def summarize_trace(profile_dir: str | Path, steps: int, top: int = 8) -> dict:
-    """Per-step time by XLA operation category in the newest trace under ``profile_dir``."""
-    traces = sorted(Path(profile_dir).rglob("*.trace.json.gz"), key=lambda p: p.stat().st_mtime)
-    if not traces:
+def scope_names(hlo_text: str) -> dict[str, str]:
+    """HLO instruction name -> the ``op_name`` (named-scope path) XLA kept in its metadata."""
+    return dict(_INSTRUCTION.findall(hlo_text))
+
+
+def part_of(op_name: str) -> str:
+    """The innermost named part on an ``op_name`` path: ``.../heads_enhance/.../circuit/...`` is
+    ``circuit``; a head group is ``heads_<kind>``; a path without one is ``OTHER``."""
+    for scope in reversed(op_name.split("/")):
+        if scope in PROFILE_PARTS or scope.startswith("heads_"):
+            return scope
+    return OTHER
+
+
+def _newest(profile_dir: str | Path, pattern: str) -> Path | None:
+    found = sorted(Path(profile_dir).rglob(pattern), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def summarize_trace(
+    profile_dir: str | Path, steps: int, hlo_text: str | None = None, top: int = 8
+) -> dict:
+    """Per-step time of the newest trace under ``profile_dir``: by XLA operation category, by
+    model part (when the program's ``hlo_text`` is given) and host-side device work.
+
+    Operation times are summed over the threads that ran them, so on several cores a step's
+    operation time can exceed its wall time; compare shares.
+    """
+    from jax.profiler import ProfileData
+
+    trace = _newest(profile_dir, "*.xplane.pb")
+    if trace is None:
         return {}
-    with gzip.open(traces[-1]) as f:
-        events = json.load(f)["traceEvents"]
-    total_us = collections.Counter()
-    count = collections.Counter()
-    for event in events:
-        name = event.get("name", "")
-        if event.get("ph") == "X" and not name.startswith(HOST_EVENT_PREFIXES):
-            total_us[op_category(name)] += event["dur"]
-            count[op_category(name)] += 1
+    scopes = scope_names(hlo_text) if hlo_text else {}
+    total_us, count = collections.Counter(), collections.Counter()
+    part_us, part_count = collections.Counter(), collections.Counter()
+    host_us, host_count = collections.Counter(), collections.Counter()
+    loop_us = 0.0
+    for plane in ProfileData.from_file(str(trace)).planes:
+        for line in plane.lines:
+            for event in line.events:
+                name, us = event.name, event.duration_ns / 1e3
+                if name.startswith(HOST_PREFIX):
+                    host_us[name.removeprefix(HOST_PREFIX)] += us
+                    host_count[name.removeprefix(HOST_PREFIX)] += 1
+                    continue
+                if "hlo_op" not in dict(event.stats):
+                    continue  # profiler bookkeeping, Python frames, "end:" markers
+                if op_category(name) in CONTROL_FLOW:
+                    loop_us += us
+                    continue
+                total_us[op_category(name)] += us
+                count[op_category(name)] += 1
+                if scopes:
+                    part = part_of(scopes.get(name, ""))
+                    part_us[part] += us
+                    part_count[part] += 1
     ops_us = sum(total_us.values())
-    return {
-        "trace": str(traces[-1]),
+    summary = {
+        "trace": str(trace),
         "steps": steps,
         "op_launches_per_step": sum(count.values()) / steps,
         "op_us_per_step": ops_us / steps,
+        "control_flow_us_per_step": loop_us / steps,
         "top": [
             {
                 "category": name,
@@ -53,4 +115,19 @@ def summarize_trace(profile_dir: str | Path, steps: int, top: int = 8) -> dict:
             }
             for name, us in total_us.most_common(top)
         ],
+        "host": [
+            {"work": name, "us_per_step": us / steps, "calls_per_step": host_count[name] / steps}
+            for name, us in host_us.most_common()
+        ],
     }
+    if scopes:
+        summary["parts"] = [
+            {
+                "part": part,
+                "us_per_step": us / steps,
+                "launches_per_step": part_count[part] / steps,
+                "share": us / ops_us,
+            }
+            for part, us in part_us.most_common()
+        ]
+    return summary

@@ -152,10 +152,13 @@ def train_step(state: TrainState, batch, key: jax.Array):
 
     def loss_fn(params):
         logits = state.apply_fn({"params": params}, x, deterministic=False, rngs={"dropout": key})
-        return cross_entropy(logits, y)
+        with jax.named_scope("loss"):
+            return cross_entropy(logits, y)
 
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
-    return state.apply_gradients(grads=grads), {"loss": loss}
+    with jax.named_scope("optimizer"):
+        state = state.apply_gradients(grads=grads)
+    return state, {"loss": loss}
 
 
 def train_chunk(
@@ -183,9 +186,10 @@ def train_chunk(
     def body(i, carry):
         state, losses = carry
         step = state.step
-        x, y = get_batch(
-            tokens, jax.random.fold_in(keys.data, step), batch_size, block_size, 0, n_train
-        )
+        with jax.named_scope("batch"):
+            x, y = get_batch(
+                tokens, jax.random.fold_in(keys.data, step), batch_size, block_size, 0, n_train
+            )
         if batch_sharding is not None:
             x = jax.lax.with_sharding_constraint(x, batch_sharding)
             y = jax.lax.with_sharding_constraint(y, batch_sharding)

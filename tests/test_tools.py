@@ -200,9 +200,51 @@ def test_profile_summary_names_the_costly_operations(enhance_config, dataset, tm
     for t in top:
         assert t["share"] == pytest.approx(t["us_per_step"] / profile["op_us_per_step"])
     assert sum(t["us_per_step"] for t in top) <= profile["op_us_per_step"] * (1 + 1e-9)
-    # The circuit's gate-by-gate simulation shows up: enhance heads on default.qubit.
-    assert any("reduce" in t["category"] or "pad" in t["category"] for t in top)
     assert list(tmp_path.rglob("*.xplane.pb"))
+    # By named part: the parts of the step show up (tiny has no classical heads, and XLA may
+    # fuse the loss into the output layer's operations), and they add up to all operations.
+    parts = {p["part"]: p for p in profile["parts"]}
+    assert {"batch", "embedding", "attention", "heads_enhance", "circuit", "feed_forward",
+            "output", "optimizer"} <= set(parts)
+    assert all(p["us_per_step"] > 0 for p in parts.values())
+    assert sum(p["us_per_step"] for p in parts.values()) == pytest.approx(
+        profile["op_us_per_step"]
+    )
+    assert profile["host"] == []  # default.qubit runs in the graph
+
+
+def test_profile_times_the_host_work_of_a_callback_device(dataset, tmp_path):
+    config = ModelConfig.from_preset(
+        "tiny", attention="original", device="aer", vocab_size=dataset.tokenizer.vocab_size
+    )
+    tc = TrainConfig.from_preset("tiny", max_iters=4, eval_interval=2, steps_per_call=2,
+                                 eval_iters=1)
+    profile = train(config, tc, dataset, progress=False, profile_dir=str(tmp_path)).profile
+    host = {h["work"]: h for h in profile["host"]}
+    assert {"aer bind", "aer submit", "aer simulate", "aer read results"} <= set(host)
+    # One forward and one gradient job per step (the tiny model has one layer).
+    assert host["aer simulate"]["calls_per_step"] == pytest.approx(2)
+    circuit = next(p for p in profile["parts"] if p["part"] == "circuit")
+    # The callback that runs the jobs is the circuit's time, and holds the host's work.
+    assert circuit["share"] > 0.5
+    assert circuit["us_per_step"] >= host["aer simulate"]["us_per_step"]
+
+
+@pytest.mark.parametrize(
+    ("op_name", "part"),
+    [
+        ("jit(f)/while/body/transpose(jvp(GPT))/block_0/attention/sa/heads_qsann/vmap(q)/circuit/"
+         "dot", "circuit"),
+        ("jit(f)/while/body/jvp(GPT)/block_1/attention/sa/heads_classical/mul", "heads_classical"),
+        ("jit(f)/while/body/jvp(GPT)/block_1/attention/sa/proj/dot", "attention"),
+        ("jit(f)/while/body/optimizer/add", "optimizer"),
+        ("jit(f)/while/body/vmap(jit(_threefry_fold_in))/xor", "other (step keys, loop)"),
+    ],
+)
+def test_part_of_names_the_innermost_part(op_name, part):
+    from qgpt_jax.profiling import part_of
+
+    assert part_of(op_name) == part
 
 
 @pytest.mark.parametrize("kind", ["original", "enhance"])

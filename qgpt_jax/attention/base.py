@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import flax.linen as nn
+import jax
 
 from qgpt_jax.quantum.circuits import Circuit, n_circuit_weights
 from qgpt_jax.quantum.devices import DEVICES, executor_for
@@ -67,9 +68,10 @@ def is_surrogate(config) -> bool:
 def run_circuit(config, circuit: Circuit, angles, weights):
     """``circuit`` on ``angles`` (N, inputs) with ``weights``, on ``config``'s device, or through
     its classical surrogate for a surrogate kind: (N,) or (N, outputs)."""
-    if is_surrogate(config):
-        return surrogate(circuit, angles, weights, config.n_qubits)
-    return executor_for(config, circuit)(angles, weights)
+    with jax.named_scope("circuit"):  # the profile's circuit time (a surrogate's stand-in too)
+        if is_surrogate(config):
+            return surrogate(circuit, angles, weights, config.n_qubits)
+        return executor_for(config, circuit)(angles, weights)
 
 
 def returns_states(config) -> bool:

@@ -26,6 +26,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
 from qgpt_jax.errors import QuantumExecutionError
+from qgpt_jax.profiling import HOST_PREFIX
 from qgpt_jax.quantum.circuits import ATTENTION, Circuit, n_circuit_weights
 
 QISKIT_GATES = {
@@ -129,7 +130,9 @@ def _check_shift_rule(circuit, parameters) -> None:
 
 
 @functools.cache
-def transpiled_circuit(gates: tuple[Gate, ...], n_qubits: int, noise: str | None = None):
+def transpiled_circuit(
+    gates: tuple[Gate, ...], n_qubits: int, noise: str | None = None, shift_rule: bool = True
+):
     """The circuit of ``gates`` with one ``Parameter`` per gate angle, transpiled once.
 
     Returns ``(circuit, parameters, readout)``: ``readout[i]`` is the qubit holding logical qubit
@@ -137,6 +140,11 @@ def transpiled_circuit(gates: tuple[Gate, ...], n_qubits: int, noise: str | None
     fake backend ``noise``, else for a noiseless AerSimulator. The global phase is dropped: ry and p
     decomposed into rz/sx make it depend on the parameters, Aer's runtime binding cannot bind a
     parametrized global phase, and no expectation value depends on it.
+
+    ``shift_rule`` checks that the pi/2 shift rule still holds for every parameter after
+    transpiling, which this module's own gradient needs. The ``qgpt.aer`` PennyLane device passes
+    False: PennyLane shifts the gates before they reach the device, so its gates (rxx, a parameter
+    merged into an expression) need not satisfy the rule.
     """
     from qiskit import QuantumCircuit, transpile
     from qiskit.circuit import ParameterVector
@@ -157,7 +165,8 @@ def transpiled_circuit(gates: tuple[Gate, ...], n_qubits: int, noise: str | None
         message = f"transpiling the circuit for {target.name} failed: {exc}"
         raise QuantumExecutionError(message) from exc
     circuit.global_phase = 0
-    _check_shift_rule(circuit, parameters)
+    if shift_rule:
+        _check_shift_rule(circuit, parameters)
     readout = circuit.layout.final_index_layout() if circuit.layout else list(range(n_qubits))
     return circuit, tuple(parameters), tuple(readout)
 
@@ -225,19 +234,21 @@ class _Program:
     def expvals(self, batched, shared) -> np.ndarray:
         """Host side of the forward pass: all bindings (every vmapped head's N), one job.
         Returns (..., N, outputs)."""
-        rows = self.bindings(batched, shared)
+        with jax.profiler.TraceAnnotation(f"{HOST_PREFIX}aer bind"):
+            rows = self.bindings(batched, shared)
         values = self.backend.run(self, rows.reshape(-1, rows.shape[-1]))
         return values.reshape(*rows.shape[:-1], -1).astype(np.float32)
 
     def jacobian(self, batched, shared, shifts: _Shifts) -> np.ndarray:
         """Host side of the backward pass: (N, outputs, K) derivatives of the K shifted columns,
         one job of N * 2K bindings."""
-        base = self.bindings(batched, shared)  # (..., N, P)
-        columns = self.shifted_columns(shifts)
-        offsets = np.zeros((len(columns), 2, base.shape[-1]))
-        for j, k in enumerate(columns):
-            offsets[j, :, k] = (SHIFT, -SHIFT)
-        shifted = (base[..., None, None, :] + offsets).reshape(-1, base.shape[-1])
+        with jax.profiler.TraceAnnotation(f"{HOST_PREFIX}aer bind"):
+            base = self.bindings(batched, shared)  # (..., N, P)
+            columns = self.shifted_columns(shifts)
+            offsets = np.zeros((len(columns), 2, base.shape[-1]))
+            for j, k in enumerate(columns):
+                offsets[j, :, k] = (SHIFT, -SHIFT)
+            shifted = (base[..., None, None, :] + offsets).reshape(-1, base.shape[-1])
         values = self.backend.run(self, shifted).reshape(*base.shape[:-1], len(columns), 2, -1)
         derivative = (values[..., 0, :] - values[..., 1, :]) / 2  # (..., N, K, outputs)
         return np.swapaxes(derivative, -1, -2).astype(np.float32)
@@ -402,30 +413,39 @@ class BatchedAerCircuit:
     def run(self, program: _Program, bindings: np.ndarray) -> np.ndarray:
         """The readout values (M, outputs) for every row of ``bindings`` (M, P): one Aer job of M
         bindings."""
-        binds = [{p: bindings[:, k].tolist() for k, p in enumerate(program.parameters)}]
-        try:
-            result = self._simulator.run(
-                program.circuit,
-                parameter_binds=binds,
-                runtime_parameter_bind_enable=True,
-                shots=self.shots or 1,
-                seed_simulator=self._jobs,
-            ).result()
-        except Exception as exc:
-            raise self._failure(len(bindings), exc) from exc
+        with jax.profiler.TraceAnnotation(f"{HOST_PREFIX}aer submit"):
+            binds = [{p: bindings[:, k].tolist() for k, p in enumerate(program.parameters)}]
+            try:
+                job = self._simulator.run(
+                    program.circuit,
+                    parameter_binds=binds,
+                    runtime_parameter_bind_enable=True,
+                    shots=self.shots or 1,
+                    seed_simulator=self._jobs,
+                )
+            except Exception as exc:
+                raise self._failure(len(bindings), exc) from exc
+        with jax.profiler.TraceAnnotation(f"{HOST_PREFIX}aer simulate"):
+            try:
+                result = job.result()
+            except Exception as exc:
+                raise self._failure(len(bindings), exc) from exc
         self._jobs += 1
         if not result.success:
             raise self._failure(len(bindings), result.status)
         self.executions += len(bindings)
-        if self.shots is None:
-            probabilities = np.array([r.data.to_dict()["probabilities"] for r in result.results])
-        else:
-            probabilities = np.zeros((len(bindings), 2**self.n_qubits))
-            for row, r in enumerate(result.results):
-                for key, count in r.data.counts.items():
-                    probabilities[row, int(key, 16)] = count
-            probabilities /= self.shots
-        return probabilities @ self.readout
+        with jax.profiler.TraceAnnotation(f"{HOST_PREFIX}aer read results"):
+            if self.shots is None:
+                probabilities = np.array(
+                    [r.data.to_dict()["probabilities"] for r in result.results]
+                )
+            else:
+                probabilities = np.zeros((len(bindings), 2**self.n_qubits))
+                for row, r in enumerate(result.results):
+                    for key, count in r.data.counts.items():
+                        probabilities[row, int(key, 16)] = count
+                probabilities /= self.shots
+            return probabilities @ self.readout
 
     def _failure(self, n_bindings: int, detail) -> QuantumExecutionError:
         mode = f"noise={self.noise}" if self.noise else "noiseless"
