@@ -348,7 +348,7 @@ def run_bench(
         progress(format_entry(entry))
         entries.append(entry)
     bar.close()
-    if raw_aer and "aer" in devices:
+    if raw_aer and "aer" in devices and any(config.is_quantum for _, _, config, _, _ in plans):
         mc, _ = configs(values[0])
         entry = measure_raw_aer(mc.n_qubits, threads=mc.aer_threads)
         progress(format_entry(entry))
@@ -402,8 +402,12 @@ def growth(line: list[dict], field: str) -> dict | None:
     """How a line's time per token grows with the swept value, fitted over its points from the
     middle one on (where the growth has settled): a factor per added unit for ``n_qubits``
     (exponential, ``2.0`` = doubling per qubit), else the exponent of a power law."""
+    if field == "preset":
+        return None
     points = [(e["sweep"]["value"], 1 / e["tokens_per_s"]) for e in line]
-    if field == "preset" or len(points) < 2:
+    if field != "n_qubits":  # a power law needs positive values
+        points = [p for p in points if p[0] > 0]
+    if len(points) < 2:
         return None
     tail = points[(len(points) - 1) // 2 :] if len(points) >= 3 else points
     x = np.array([p[0] for p in tail], float)

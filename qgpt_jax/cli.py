@@ -25,7 +25,7 @@ FLAG_HELP = {
     "classical, original, enhance, qsann, kernel, or <kind>-surrogate",
     "quantum_heads": "heads per layer of the chosen kind (default: min(n_head, 2))",
     "ffn_width": "hidden width of the feed-forward layers (default: 4 * n_embd)",
-    "device": "where quantum heads run: default.qubit, lightning.qubit, qiskit.aer, aer",
+    "device": "where quantum heads run: default.qubit, lightning.qubit, qiskit.aer, aer, qgpt.aer",
     "shots": "samples per circuit on Aer devices (default: exact expectation values)",
     "noise": "fake IBM backend whose noise model Aer uses, e.g. manila or nairobi",
     "aer_threads": "threads for Aer (default: $AER_THREADS or the CPU count)",

@@ -34,7 +34,11 @@ CONTROL_FLOW = ("while", "conditional", "call")
 """Operations that run others (the fused steps' loop): their time contains their body's, so it
 is kept apart rather than added."""
 
-_INSTRUCTION = re.compile(r'^\s*(?:ROOT\s+)?%?([\w.\-]+) = [^\n]*?op_name="([^"]*)"', re.MULTILINE)
+_COMPUTATION = re.compile(r"^(?:ENTRY\s+)?%?([\w.\-]+)\s.*\{\s*$")
+_INSTRUCTION_NAME = re.compile(r"^\s+(?:ROOT\s+)?%?([\w.\-]+) = ")
+_OP_NAME = re.compile(r'op_name="([^"]*)"')
+_CALLS = re.compile(r"calls=%?([\w.\-]+)")
+_OPERAND = re.compile(r"%([\w.\-]+)")
 
 
 def op_category(name: str) -> str:
@@ -43,8 +47,46 @@ def op_category(name: str) -> str:
 
 
 def scope_names(hlo_text: str) -> dict[str, str]:
-    """HLO instruction name -> the ``op_name`` (named-scope path) XLA kept in its metadata."""
-    return dict(_INSTRUCTION.findall(hlo_text))
+    """HLO instruction name -> the ``op_name`` (named-scope path) XLA kept in its metadata.
+
+    Some fusions (the CPU backend's library fusions) carry no metadata of their own: they take
+    the op name of the computation they call (its root's, else its first instruction's), and
+    failing that (a weight-gradient matmul XLA rewrote) the op name of their first operand."""
+    names, calls, operands, computation_names = {}, {}, {}, {}
+    computation, first, root = None, None, None
+    for line in hlo_text.splitlines():
+        header = _COMPUTATION.match(line)
+        if header:
+            computation, first, root = header.group(1), None, None
+            continue
+        if line.strip() == "}" and computation is not None:
+            computation_names[computation] = root or first
+            computation = None
+            continue
+        instruction = _INSTRUCTION_NAME.match(line)
+        if instruction is None:
+            continue
+        name = instruction.group(1)
+        op_name = _OP_NAME.search(line)
+        if op_name:
+            names[name] = op_name.group(1)
+            first = first or op_name.group(1)
+            if line.lstrip().startswith("ROOT"):
+                root = op_name.group(1)
+        called = _CALLS.search(line)
+        if called:
+            calls[name] = called.group(1)
+            operands[name] = _OPERAND.findall(line[instruction.end() : called.start()])
+    for name, computation in calls.items():  # in program order: operands come first
+        if name in names:
+            continue
+        if computation_names.get(computation):
+            names[name] = computation_names[computation]
+        else:
+            named = [names[operand] for operand in operands[name] if operand in names]
+            if named:
+                names[name] = named[0]
+    return names
 
 
 def part_of(op_name: str) -> str:

@@ -217,7 +217,7 @@ def test_every_z_readout_matches_on_every_device(pairs):
     x, _, w = pairs
     reference = CircuitExecutor(N_QUBITS, circuit=ATTENTION_Z)(x, w)
     assert reference.shape == (6, N_QUBITS)
-    for device in ("lightning.qubit", "aer"):
+    for device in ("lightning.qubit", "aer", "qgpt.aer"):
         np.testing.assert_allclose(
             CircuitExecutor(N_QUBITS, device, circuit=ATTENTION_Z)(x, w), reference, atol=1e-5
         )

@@ -33,7 +33,7 @@ def kind_reference(request):
     return config, params, idx, loss_and_grads(config, params, idx)
 
 
-@pytest.mark.parametrize("device", ["aer", "qiskit.aer", "lightning.qubit"])
+@pytest.mark.parametrize("device", ["aer", "qgpt.aer", "qiskit.aer", "lightning.qubit"])
 def test_models_agree_across_devices(kind_reference, device):
     config, params, idx, (ref_loss, ref_grads) = kind_reference
     other = config.on(device=device)

@@ -174,6 +174,13 @@ def transpiled_circuit(
 _last_failure: list[QuantumExecutionError] = []
 
 
+def remember_failure(failure: QuantumExecutionError) -> QuantumExecutionError:
+    """Keep ``failure`` for ``reraise_aer_failures``: other host-side Aer runners (the
+    ``qgpt.aer`` PennyLane device, inside PennyLane's JAX callback) raise through JAX too."""
+    _last_failure[:] = [failure]
+    return failure
+
+
 @contextlib.contextmanager
 def reraise_aer_failures():
     """Turn JAX's wrapper around a failed Aer job back into the ``QuantumExecutionError``.

@@ -15,6 +15,8 @@ scope (a library user calling ``forward``) each trace of a model builds its own.
 * ``qiskit.aer``: pennylane-qiskit's Aer device, parameter-shift gradients, shots optional.
 * ``aer``: this project's batched Aer path (``qgpt_jax.quantum.aer``): one transpiled circuit, every
   parameter set of a step bound into one Aer job.
+* ``qgpt.aer``: the same path as a PennyLane device (``qgpt_jax.quantum.pl_device``), run as a QNode
+  like the others; PennyLane builds the parameter-shift tapes, the device runs a batch as one job.
 """
 
 from __future__ import annotations
@@ -90,6 +92,17 @@ DEVICES: dict[str, DeviceSpec] = {
             "qiskit-aer",
             "qiskit_aer",
             "batched Aer path: transpile once, bind every parameter set into one job",
+            shots=True,
+            noise=True,
+            in_graph=False,
+        ),
+        DeviceSpec(
+            "qgpt.aer",
+            "parameter-shift",
+            "qiskit-aer",
+            "qiskit_aer",
+            "the batched Aer path as a PennyLane device (qgpt_jax.quantum.pl_device): a QNode, "
+            "one Aer job per batch of tapes",
             shots=True,
             noise=True,
             in_graph=False,
@@ -206,6 +219,8 @@ class CircuitExecutor:
             from qgpt_jax.quantum.aer import aer_options
 
             kwargs.update(aer_options(shots=shots, noise=noise, threads=threads))
+        elif name == "qgpt.aer":
+            kwargs.update(noise=noise, threads=threads)
         self.device = qml.device(name, wires=self.n_qubits, **kwargs)
         if not self.spec.in_graph:
             self.device.tracker = CountingTracker()
@@ -230,7 +245,7 @@ class CircuitExecutor:
         """``angles`` (N, inputs) and ``weights`` (3 n_qubits,) -> (N,) for one readout value,
         else (N, outputs); a state comes back complex."""
         n, outputs = angles.shape[0], self.circuit.n_outputs(self.n_qubits)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), self._failures():
             # PennyLane casts states to complex128, which JAX without x64 truncates, as intended.
             warnings.filterwarnings("ignore", "Explicitly requested dtype complex128")
             values = self._run(angles, weights)
@@ -240,6 +255,14 @@ class CircuitExecutor:
             values = jnp.stack([jnp.asarray(v).reshape(n) for v in values], axis=-1)
         values = jnp.asarray(values, dtype=jnp.float32)
         return values.reshape(n) if outputs == 1 else values.reshape(n, outputs)
+
+    def _failures(self):
+        """Where a device raises inside a JAX callback, the context that restores its error."""
+        if self.spec.name == "qgpt.aer":
+            from qgpt_jax.quantum.aer import reraise_aer_failures
+
+            return reraise_aer_failures()
+        return contextlib.nullcontext()
 
     def executions(self) -> int | None:
         """Circuits this device actually ran (host devices); ``None`` for in-graph simulation.
