@@ -42,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--devices",
-        default="default.qubit,lightning.qubit,aer,qiskit.aer",
-        help="comma-separated quantum devices (default: all four)",
+        default="default.qubit,lightning.qubit,aer,qgpt.aer,qiskit.aer",
+        help="comma-separated quantum devices (default: all five)",
     )
     parser.add_argument(
         "--seconds",

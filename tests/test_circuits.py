@@ -92,14 +92,19 @@ def test_compact_form_is_the_same_circuit(circuit, n_qubits):
 
 
 def test_the_device_switch_compiles_the_compact_form_only_in_graph():
+    from qgpt_jax.quantum.circuits import COMPACT_MAX_QUBITS
     from qgpt_jax.quantum.devices import CircuitExecutor
 
-    inputs = jnp.zeros((3, 4))
-    weights = jnp.zeros(n_circuit_weights(4))
-    ops = {
-        device: [op.name for op in qml.workflow.construct_tape(
-            CircuitExecutor(4, device)._run)(inputs, weights).operations]
-        for device in ("default.qubit", "lightning.qubit")
-    }
-    assert ops["default.qubit"] == ["StatePrep", "QubitUnitary"]
-    assert len(ops["lightning.qubit"]) > 30 and "Hadamard" in ops["lightning.qubit"]
+    def recorded(device, n_qubits):
+        inputs, weights = jnp.zeros((3, n_qubits)), jnp.zeros(n_circuit_weights(n_qubits))
+        executor = CircuitExecutor(n_qubits, device)
+        if device == "lightning.qubit":  # the batched Lightning path records Lightning's gates
+            return list(executor.backend.program(inputs, weights)[0].gates[0])
+        return [op.name for op in qml.workflow.construct_tape(executor._run)(
+            inputs, weights).operations]
+
+    assert recorded("default.qubit", 4) == ["StatePrep", "QubitUnitary"]
+    # Past the size where a dense 2^n x 2^n unitary stops paying, the gates run.
+    assert "Hadamard" in recorded("default.qubit", COMPACT_MAX_QUBITS + 1)
+    lightning = recorded("lightning.qubit", 4)
+    assert len(lightning) > 30 and "Hadamard" in lightning

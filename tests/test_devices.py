@@ -57,7 +57,18 @@ def test_host_devices_count_their_executions(inputs):
     assert CircuitExecutor(N_QUBITS, "default.qubit").executions() is None
 
 
-@pytest.mark.parametrize("device", ["lightning.qubit", "qiskit.aer"])
+def test_lightning_counts_forward_and_adjoint_passes(inputs):
+    """Lightning runs every binding of a call in one callback; a gradient adds an adjoint pass
+    per binding, as PennyLane's tracker counted them (executions plus derivatives)."""
+    run = CircuitExecutor(N_QUBITS, "lightning.qubit")
+    n = inputs[0].shape[0]
+    jax.jit(run.__call__)(inputs[0], inputs[1]).block_until_ready()
+    assert run.executions() == n
+    jax.jit(jax.grad(lambda a, w: run(a, w).sum(), argnums=(0, 1)))(inputs[0], inputs[1])
+    assert run.executions() == n + 2 * n
+
+
+@pytest.mark.parametrize("device", ["qgpt.aer", "qiskit.aer"])
 def test_host_device_tracker_keeps_totals_not_history(device, inputs):
     """PennyLane's tracker would keep every result (a default bench grew past 2 GB)."""
     run = CircuitExecutor(N_QUBITS, device)

@@ -17,7 +17,12 @@ from pennylane import numpy as pnp
 from pennylane.exceptions import DeviceError
 
 from qgpt_jax.errors import QuantumExecutionError
-from qgpt_jax.quantum.circuits import ATTENTION, ATTENTION_Z, n_circuit_weights
+from qgpt_jax.quantum.circuits import (
+    ATTENTION,
+    ATTENTION_Z,
+    KERNEL_OVERLAP,
+    n_circuit_weights,
+)
 from qgpt_jax.quantum.pl_device import QgptAerDevice
 
 ONE_QUBIT = [
@@ -239,6 +244,115 @@ def test_attention_jax_jit_parameter_shift_is_one_job(monkeypatch):
     jobs.clear()
     np.testing.assert_allclose(jax.jit(shift)(x, w), backprop(x, w), atol=1e-6)
     assert jobs == [8]
+
+
+def stacked_sum(values):
+    """Sum of a QNode's outputs, one measurement or several."""
+    if isinstance(values, (list, tuple)):
+        values = jnp.stack(values, axis=-1)
+    return jnp.sum(values * jnp.linspace(0.5, 1.5, values.size).reshape(values.shape))
+
+
+@pytest.mark.parametrize("circuit", [ATTENTION, ATTENTION_Z, KERNEL_OVERLAP], ids=lambda c: c.name)
+def test_device_derivatives_equal_backprop_in_two_jobs(circuit):
+    """``diff_method="device"`` on broadcast inputs (no broadcast_expand): a jitted value and
+    gradient with respect to the per-binding inputs and the shared weights equals default.qubit's
+    backprop, and runs as one job for the values and one for every shifted binding."""
+    n, batch = 4, 6
+    rng = np.random.default_rng(5)
+    x = jnp.asarray(rng.uniform(0, math.pi, (batch, circuit.inputs_per_qubit * n)))
+    w = jnp.asarray(rng.uniform(-math.pi, math.pi, n_circuit_weights(n)))
+    qfunc = circuit.qfunc(n, compact=False)
+    dev = qml.device("qgpt.aer", wires=n)
+    device = qml.QNode(qfunc, dev, interface="jax", diff_method="device")
+    backprop = qml.QNode(qfunc, qml.device("default.qubit", wires=n), diff_method="backprop")
+
+    def loss(qnode):
+        return jax.jit(jax.value_and_grad(lambda a, b: stacked_sum(qnode(a, b)), argnums=(0, 1)))
+
+    with qml.Tracker(dev) as tracker:
+        value, (dx, dw) = loss(device)(x, w)
+    expected, (ex, ew) = loss(backprop)(x, w)
+    assert tracker.totals["jobs"] == 2
+    np.testing.assert_allclose(value, expected, atol=1e-5)
+    assert dx.shape == x.shape and dw.shape == w.shape
+    np.testing.assert_allclose(dx, ex, atol=1e-5)
+    np.testing.assert_allclose(dw, ew, atol=1e-5)
+
+
+def test_device_jacobian_of_broadcast_tape_per_element():
+    """``jax.jacobian`` (the VJP vectorized over outputs) of a broadcast QNode: each output
+    depends on its own inputs only, the shared weights reach every output."""
+    n, batch = 3, 4
+    inputs, weights = attention_inputs(n, batch, seed=6)
+    qfunc = ATTENTION.qfunc(n, compact=False)
+    device = qml.QNode(qfunc, qml.device("qgpt.aer", wires=n), diff_method="device")
+    backprop = qml.QNode(qfunc, qml.device("default.qubit", wires=n), diff_method="backprop")
+    x, w = jnp.asarray(inputs), jnp.asarray(weights)
+    got = jax.jit(jax.jacobian(device, argnums=(0, 1)))(x, w)
+    expected = jax.jacobian(backprop, argnums=(0, 1))(x, w)
+    assert got[0].shape == (batch, batch, n) and got[1].shape == (batch, len(weights))
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g, e, atol=1e-5)
+
+
+def mixed_circuit(x, y):
+    """Decomposed gates (Rot, CRY), a global phase and expval, var and probs together."""
+    qml.RX(x, 0)
+    qml.Rot(y[0], y[1], y[2], 1)
+    qml.CNOT([0, 1])
+    qml.IsingXX(y[1], [1, 2])
+    qml.GlobalPhase(y[2])
+    qml.CRY(x, [2, 0])
+    return qml.expval(qml.X(0) @ qml.Y(2)), qml.var(qml.Z(1)), qml.probs(wires=[0, 2])
+
+
+@pytest.mark.filterwarnings("ignore::numpy.exceptions.ComplexWarning")
+@pytest.mark.parametrize("x", [0.7, [0.1, 0.7, 1.9]], ids=["single", "broadcast"])
+def test_device_jacobian_of_every_measurement_equals_backprop(x):
+    """PennyLane's Jacobian layout through autograd, variance (not linear in the probabilities)
+    included, with and without broadcasting."""
+    x, y = pnp.array(x), pnp.array([0.3, -1.2, 2.1])
+
+    def flat(qnode):
+        return lambda a, b: qml.math.hstack([qml.math.reshape(r, (-1,)) for r in qnode(a, b)])
+
+    device = qml.QNode(mixed_circuit, qml.device("qgpt.aer", wires=3), diff_method="device")
+    backprop = qml.QNode(
+        mixed_circuit, qml.device("default.qubit", wires=3), diff_method="backprop"
+    )
+    got = qml.jacobian(flat(device))(x, y)
+    expected = qml.jacobian(flat(backprop))(x, y)
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g, e, atol=1e-8)
+
+
+def test_device_derivatives_only_by_name_and_with_shots():
+    """``"best"`` stays parameter shift; sampled device derivatives estimate the exact ones;
+    a sample is not differentiable."""
+    dev = qml.device("qgpt.aer", wires=1, seed=4)
+
+    def circuit(y):
+        qml.RX(y[0], 0)
+        qml.RY(y[1], 0)
+        return qml.expval(qml.Z(0))
+
+    assert qml.workflow.get_best_diff_method(qml.QNode(circuit, dev))(pnp.array([0.4, 0.9])) == (
+        "parameter-shift"
+    )
+    sampled = qml.set_shots(qml.QNode(circuit, dev, diff_method="device"), 20000)
+    y = pnp.array([0.4, 0.9])
+    exact = -np.array([np.sin(0.4) * np.cos(0.9), np.cos(0.4) * np.sin(0.9)])
+    np.testing.assert_allclose(qml.grad(sampled)(y), exact, atol=0.03)
+
+    @qml.set_shots(shots=10)
+    @qml.qnode(dev, diff_method="device")
+    def samples(a):
+        qml.RX(a, 0)
+        return qml.sample(wires=0)
+
+    with pytest.raises(DeviceError, match="no device derivative of SampleMP"):
+        qml.jacobian(samples)(pnp.array(0.3))
 
 
 def test_shots_within_five_sigma_and_seeded():

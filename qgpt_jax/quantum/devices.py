@@ -10,8 +10,9 @@ scope (a library user calling ``forward``) each trace of a model builds its own.
 
 * ``default.qubit``: PennyLane's simulator; with backprop the circuit compiles into the jitted train
   step like any other JAX code.
-* ``lightning.qubit``: PennyLane Lightning (C++), adjoint differentiation, called from jit through
-  PennyLane's JAX-JIT interface.
+* ``lightning.qubit``: PennyLane Lightning (C++), adjoint differentiation; every binding of a call
+  goes through Lightning's state vector and adjoint Jacobian in one host callback
+  (``qgpt_jax.quantum.lightning``).
 * ``qiskit.aer``: pennylane-qiskit's Aer device, parameter-shift gradients, shots optional.
 * ``aer``: this project's batched Aer path (``qgpt_jax.quantum.aer``): one transpiled circuit, every
   parameter set of a step bound into one Aer job.
@@ -214,6 +215,13 @@ class CircuitExecutor:
                 self.n_qubits, shots=shots, noise=noise, threads=threads, circuit=self.circuit
             )
             return self.backend
+        if name == "lightning.qubit":
+            from qgpt_jax.quantum.lightning import BatchedLightningCircuit
+
+            # Lightning's C++ on every binding of a call in one callback: the QNode path spent
+            # over 95% of its time in PennyLane's per-tape Python (see quantum/lightning.py).
+            self.backend = BatchedLightningCircuit(self.n_qubits, self.circuit)
+            return self.backend
         kwargs = {}
         if name == "qiskit.aer":
             from qgpt_jax.quantum.aer import aer_options
@@ -272,7 +280,7 @@ class CircuitExecutor:
         """
         if self.spec.in_graph:
             return None
-        if self.spec.name == "aer":
+        if self.spec.name in ("aer", "lightning.qubit"):
             return self.backend.executions
         totals = self.device.tracker.totals
         return int(totals.get("executions", 0) + totals.get("derivatives", 0))

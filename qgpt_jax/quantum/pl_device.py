@@ -20,7 +20,7 @@ runs inside PennyLane's ``pure_callback``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pennylane as qml
@@ -33,6 +33,7 @@ from pennylane.devices.preprocess import (
     validate_observables,
 )
 from pennylane.exceptions import DeviceError
+from pennylane.math import Interface
 from pennylane.measurements import (
     CountsMP,
     ExpectationMP,
@@ -97,6 +98,16 @@ so PennyLane decomposes them into CNOTs and single-qubit rotations first.
 ANALYTIC_MEASUREMENTS = (ExpectationMP, VarianceMP, ProbabilityMP)
 """Computed exactly from the measured qubits' probabilities. There is no state to return: the
 transpiled circuit drops its global phase, and with noise the state is a density matrix."""
+
+SHIFT = np.pi / 2
+"""The device's parameter shift. Every angle a native gate takes enters as exp(-i theta G) with G
+of two eigenvalues one apart (rx, ry, rz, rxx, ryy, rzz: +-1/2; p: 0 and 1), so every outcome
+probability is a + b cos(theta) + c sin(theta) and its derivative is exactly
+(p(theta + pi/2) - p(theta - pi/2)) / 2, with shots as well (the same rule on sampled values)."""
+
+SHIFTABLE = {"rx", "ry", "rz", "p", "rxx", "ryy", "rzz"}
+"""qiskit gates whose angle ``SHIFT`` differentiates: every parametrized gate of ``GATES``, so
+``decompose`` already turns every other gate into ones the device can differentiate."""
 
 
 def supports_operation(op: qml.operation.Operator) -> bool:
@@ -338,6 +349,157 @@ def measure(
     return tuple(per_bin) if shots.has_partitioned_shots else per_bin[0]
 
 
+def trainable_columns(tape: qml.tape.QuantumScript) -> list[int | None]:
+    """The column (of ``gate_structure``'s rows) of each of the tape's trainable parameters, in
+    ``tape.trainable_params`` order; ``None`` for an angle of a dropped gate (a global phase),
+    which no measurement depends on. Every tape parameter is one gate angle, so a value used by
+    several gates is several parameters and JAX's chain rule sums their derivatives."""
+    columns: dict[int, int | None] = {}
+    index = column = 0
+    for op in tape.operations:
+        name = GATES.get(op.name)
+        for _ in op.data:
+            columns[index] = None if name is None else column
+            if name is not None and name not in SHIFTABLE and index in tape.trainable_params:
+                raise DeviceError(f"qgpt.aer: no shift rule for the angle of {op.name}")
+            column += name is not None
+            index += 1
+    for index in tape.trainable_params:
+        if index not in columns:
+            raise DeviceError(
+                f"qgpt.aer: parameter {index} belongs to a measurement; device derivatives "
+                "differentiate gate angles only"
+            )
+    return [columns[index] for index in tape.trainable_params]
+
+
+def shifted_rows(rows: np.ndarray, columns: list[int | None]) -> np.ndarray:
+    """Binding rows ``(2 K batch, P)`` of the K shifted columns of ``rows`` (batch, P), ordered
+    (column, +shift then -shift, broadcast element)."""
+    shifted = [c for c in columns if c is not None]
+    out = np.repeat(rows[None, None], 2, axis=1).repeat(len(shifted), axis=0)  # (K, 2, b, P)
+    for k, column in enumerate(shifted):
+        out[k, 0, :, column] += SHIFT
+        out[k, 1, :, column] -= SHIFT
+    return out.reshape(-1, rows.shape[-1])
+
+
+def by_bin(result, tape: qml.tape.QuantumScript) -> list[list]:
+    """A tape's result (or cotangent) as ``[shot bin][measurement]``, whatever its nesting."""
+    bins = result if tape.shots.has_partitioned_shots else (result,)
+    return [list(r) if len(tape.measurements) > 1 else [r] for r in bins]
+
+
+def expectation_twin(tape: qml.tape.QuantumScript) -> qml.tape.QuantumScript | None:
+    """The tape with every variance replaced by the expectation of its observable (``None``
+    without variances): a variance is not linear in the probabilities, so its derivative
+    needs the expectation's."""
+    if not any(isinstance(mp, VarianceMP) for mp in tape.measurements):
+        return None
+    measurements = []
+    for mp in tape.measurements:
+        if isinstance(mp, VarianceMP):
+            mp = (
+                ExpectationMP(obs=mp.obs)
+                if mp.obs is not None
+                else (ExpectationMP(eigvals=mp.eigvals(), wires=mp.wires))
+            )
+        measurements.append(mp)
+    return tape.copy(measurements=measurements)
+
+
+def derivatives(tape, columns, shifted, base, wires, rng) -> list[list[list[np.ndarray]]]:
+    """``[trainable parameter][shot bin][measurement]`` derivatives of the tape's results from
+    the outcomes of its ``shifted_rows`` (and of its own rows, ``base``, where needed).
+
+    Expectations and probabilities are linear in the outcome probabilities, so the shift rule
+    holds for them as for the probabilities; a variance E2 - E^2 takes the rule on E2 and the
+    chain rule on E: d var = (var+ - var-)/2 + dE (E+ + E- - 2 E0). A broadcast tape's
+    derivative keeps its leading batch axis: element i of it is the derivative of element i's
+    result, whether the parameter is the element's own or shared by all.
+    """
+    for mp in tape.measurements:
+        if not isinstance(mp, ANALYTIC_MEASUREMENTS):
+            raise DeviceError(
+                f"qgpt.aer: no device derivative of {type(mp).__name__}; "
+                "supported: expval, var, probs"
+            )
+    twin = expectation_twin(tape)
+    batch = tape.batch_size or 1
+    blocks = shifted.reshape(-1, 2, batch, shifted.shape[-1])
+    zero = None
+    if base is not None:
+        zero = [
+            [np.zeros_like(np.asarray(v)) for v in b]
+            for b in by_bin(measure(tape, base, wires, rng), tape)
+        ]
+    out, k = [], 0
+    for column in columns:
+        if column is None:
+            out.append(zero)
+            continue
+        plus = by_bin(measure(tape, blocks[k, 0], wires, rng), tape)
+        minus = by_bin(measure(tape, blocks[k, 1], wires, rng), tape)
+        d = [
+            [(np.asarray(p) - np.asarray(m)) / 2 for p, m in zip(pb, mb, strict=True)]
+            for pb, mb in zip(plus, minus, strict=True)
+        ]
+        if twin is not None:
+            e_plus = by_bin(measure(twin, blocks[k, 0], wires, rng), twin)
+            e_minus = by_bin(measure(twin, blocks[k, 1], wires, rng), twin)
+            e_base = by_bin(measure(twin, base, wires, rng), twin)
+            for b, (ep, em, e0) in enumerate(zip(e_plus, e_minus, e_base, strict=True)):
+                for j, mp in enumerate(tape.measurements):
+                    if isinstance(mp, VarianceMP):
+                        ep_j, em_j, e0_j = (np.asarray(v[j]) for v in (ep, em, e0))
+                        d[b][j] = d[b][j] + (ep_j - em_j) / 2 * (ep_j + em_j - 2 * e0_j)
+        out.append(d)
+        k += 1
+    return out
+
+
+def jacobian(tape: qml.tape.QuantumScript, per_parameter: list) -> object:
+    """PennyLane's Jacobian layout from ``[parameter][bin][measurement]``: per shot bin, the
+    measurement's derivative for one parameter, a tuple over parameters for one measurement,
+    else a tuple over measurements of tuples over parameters (what the interfaces' shape
+    structures expect, a broadcast tape's batch axis leading every entry)."""
+    n_bins = tape.shots.num_copies if tape.shots.has_partitioned_shots else 1
+    single = len(tape.measurements) == 1
+    per_bin = []
+    for b in range(n_bins):
+        rows = [d[b] for d in per_parameter]
+        if len(rows) == 1:
+            per_bin.append(rows[0][0] if single else tuple(rows[0]))
+        elif single:
+            per_bin.append(tuple(r[0] for r in rows))
+        else:
+            per_bin.append(tuple(tuple(r[j] for r in rows) for j in range(len(tape.measurements))))
+    return tuple(per_bin) if tape.shots.has_partitioned_shots else per_bin[0]
+
+
+def vjp(tape: qml.tape.QuantumScript, per_parameter: list, cotangent) -> tuple:
+    """The cotangent contracted with each trainable parameter's derivative: over every output
+    of the tape for a shared parameter (a scalar), over every output but the batch axis for a
+    broadcast one (one value per element, as its derivative is the element's own).
+
+    Cotangents may carry extra leading axes (``jax.jacobian`` vectorizes the VJP callback over
+    output directions): they stay leading axes of every VJP.
+    """
+    dy = by_bin(cotangent, tape)
+    out = []
+    for value, d in zip(tape.get_parameters(trainable_only=True), per_parameter, strict=True):
+        kept = int(np.ndim(value) > 0)  # a broadcast parameter keeps its batch axis
+        total = 0.0
+        for dy_bin, d_bin in zip(dy, d, strict=True):
+            for dy_j, d_j in zip(dy_bin, d_bin, strict=True):
+                product = np.asarray(dy_j) * d_j
+                total = total + product.sum(
+                    axis=tuple(range(product.ndim - d_j.ndim + kept, product.ndim))
+                )
+        out.append(np.asarray(total))
+    return tuple(out)
+
+
 @single_tape_support
 class QgptAerDevice(Device):
     """Qiskit Aer behind PennyLane: all tapes of a batch with one gate structure in one Aer job.
@@ -407,47 +569,152 @@ class QgptAerDevice(Device):
         program.add_transform(validate_observables, stopping_condition=is_diagonal, name=self.name)
         return program
 
+    def setup_execution_config(
+        self, config: ExecutionConfig | None = None, circuit: qml.tape.QuantumScript | None = None
+    ) -> ExecutionConfig:
+        """With ``diff_method="device"``, route gradients through the device's VJP.
+
+        PennyLane contracts a device Jacobian with the tangents of a broadcast tape's broadcast
+        parameters as if each were one tensor parameter (its JVP sums over the batch, PennyLane
+        issue #4462); the device's own VJP keeps one value per element. On this device a VJP
+        costs what a Jacobian does (one job of every shifted binding), so it is always used:
+        the device runs the preprocessing before PennyLane's autodiff boundary, and JAX gets
+        the VJP boundary (``convert_to_numpy=False`` is what makes PennyLane pick it under
+        ``jax.jit``: its parameters still reach the device as numpy, through a callback).
+        Forward mode (``jax.jacfwd``) is therefore not available with device derivatives.
+        """
+        config = super().setup_execution_config(config, circuit)
+        if config.gradient_method != "device":
+            return config
+        updates = {"use_device_gradient": True, "use_device_jacobian_product": True}
+        if config.interface in (Interface.JAX, Interface.JAX_JIT):
+            updates["convert_to_numpy"] = False
+        return replace(config, **updates)
+
+    def supports_derivatives(self, execution_config=None, circuit=None) -> bool:
+        """First derivatives by the device's shift rule, only when asked for by name
+        (``diff_method="device"``): ``"best"`` stays PennyLane's parameter shift."""
+        if execution_config is None:
+            return True
+        return (
+            execution_config.gradient_method == "device" and execution_config.derivative_order == 1
+        )
+
+    def supports_vjp(self, execution_config=None, circuit=None) -> bool:
+        """The device VJP needs the device's own derivatives: see ``setup_execution_config``."""
+        return self.supports_derivatives(execution_config, circuit)
+
     def execute(self, circuits, execution_config: ExecutionConfig | None = None):
         """Run the batch: one Aer job per (gate structure, readout, shots) group of tapes."""
-        groups: dict[tuple, list[tuple[int, np.ndarray]]] = {}
-        wire_orders = []
+        results, _ = self._run(circuits, results=True, derivative=False, counter="batches")
+        return tuple(results)
+
+    def compute_derivatives(self, circuits, execution_config: ExecutionConfig | None = None):
+        """The Jacobian of every tape (PennyLane's layout): all shifted bindings of all tapes in
+        one job per gate structure."""
+        _, per_parameter = self._run(
+            circuits, results=False, derivative=True, counter="derivative_batches"
+        )
+        return tuple(jacobian(t, d) for t, d in zip(circuits, per_parameter, strict=True))
+
+    def execute_and_compute_derivatives(
+        self, circuits, execution_config: ExecutionConfig | None = None
+    ):
+        """Results and Jacobians from the same job: the tapes' own bindings ride along."""
+        results, per_parameter = self._run(
+            circuits, results=True, derivative=True, counter="execute_and_derivative_batches"
+        )
+        jacobians = tuple(jacobian(t, d) for t, d in zip(circuits, per_parameter, strict=True))
+        return tuple(results), jacobians
+
+    def compute_vjp(self, circuits, cotangents, execution_config: ExecutionConfig | None = None):
+        """Per tape, one VJP value per trainable parameter, shaped like the parameter (``(N,)``
+        for a broadcast one): one job per gate structure."""
+        _, per_parameter = self._run(
+            circuits, results=False, derivative=True, counter="vjp_batches"
+        )
+        return tuple(
+            vjp(t, d, dy) for t, d, dy in zip(circuits, per_parameter, cotangents, strict=True)
+        )
+
+    def execute_and_compute_vjp(
+        self, circuits, cotangents, execution_config: ExecutionConfig | None = None
+    ):
+        """Results and VJPs from the same job."""
+        results, per_parameter = self._run(
+            circuits, results=True, derivative=True, counter="execute_and_vjp_batches"
+        )
+        vjps = tuple(
+            vjp(t, d, dy) for t, d, dy in zip(circuits, per_parameter, cotangents, strict=True)
+        )
+        return tuple(results), vjps
+
+    def _run(self, circuits, results: bool, derivative: bool, counter: str):
+        """Simulate what the batch needs in one Aer job per (gate structure, readout, shots)
+        group: each tape's own bindings (for results, or a derivative that needs them: a
+        variance's expectation, a dropped gate's zero) and the shifted bindings of its trainable
+        angles (for derivatives). Returns the tapes' results and ``derivatives`` (``None`` for
+        what was not asked). The tracker counts one ``counter``, ``executions`` (bindings run),
+        ``jobs`` and ``shots``."""
+        plans, groups = [], {}
         for index, tape in enumerate(circuits):
             wire_order = self.wires if self.wires is not None else tape.wires
-            wire_orders.append(wire_order)
             gates, rows = gate_structure(tape, wire_order)
             readout = readout_wires(tape, wire_order)
+            columns = trainable_columns(tape) if derivative else []
+            needs_base = results or (
+                derivative
+                and (None in columns or any(isinstance(m, VarianceMP) for m in tape.measurements))
+            )
+            blocks = ([rows] if needs_base else []) + (
+                [shifted_rows(rows, columns)] if derivative else []
+            )
             key = (len(wire_order), gates, readout, tape.shots.total_shots)
-            groups.setdefault(key, []).append((index, rows))
+            groups.setdefault(key, []).append((index, np.concatenate(blocks)))
+            wires = Wires([wire_order[i] for i in readout])
+            plans.append((wires, columns, len(rows) if needs_base else 0))
 
-        results = [None] * len(circuits)
-        executions = 0
+        outcomes: list[np.ndarray | None] = [None] * len(circuits)
+        executions = total_shots = 0
         for (n_qubits, gates, readout, shots), members in groups.items():
             rows = np.concatenate([member_rows for _, member_rows in members])
-            outcomes = run_job(
-                self._backend,
-                self._program(n_qubits, gates, readout, shots is not None),
-                rows,
-                shots,
-                int(self._rng.integers(2**31 - 1)),
-                f"{n_qubits} qubits, noise={self.noise}, shots={shots}",
-            )
+            if len(rows):
+                values = run_job(
+                    self._backend,
+                    self._program(n_qubits, gates, readout, shots is not None),
+                    rows,
+                    shots,
+                    int(self._rng.integers(2**31 - 1)),
+                    f"{n_qubits} qubits, noise={self.noise}, shots={shots}",
+                )
+            else:
+                values = np.zeros((0, 2 ** len(readout)))
             executions += len(rows)
+            total_shots += (shots or 0) * len(rows)
             start = 0
             for index, member_rows in members:
-                tape, stop = circuits[index], start + len(member_rows)
-                wires = Wires([wire_orders[index][i] for i in readout])
-                results[index] = measure(tape, outcomes[start:stop], wires, self._rng)
-                start = stop
+                outcomes[index] = values[start : start + len(member_rows)]
+                start += len(member_rows)
+
+        all_results, all_derivatives = [], []
+        for tape, (wires, columns, n_base), values in zip(circuits, plans, outcomes, strict=True):
+            base = values[:n_base] if n_base else None
+            all_results.append(measure(tape, base, wires, self._rng) if results else None)
+            all_derivatives.append(
+                derivatives(tape, columns, values[n_base:], base, wires, self._rng)
+                if derivative
+                else None
+            )
 
         if self.tracker.active:
-            total_shots = sum(
-                (tape.shots.total_shots or 0) * (tape.batch_size or 1) for tape in circuits
-            )
             self.tracker.update(
-                batches=1, executions=executions, jobs=len(groups), shots=total_shots
+                **{counter: 1},
+                executions=executions,
+                jobs=sum(1 for members in groups.values() if members),
+                shots=total_shots,
             )
             self.tracker.record()
-        return tuple(results)
+        return all_results, all_derivatives
 
     def _program(self, n_qubits: int, gates, readout, sampled: bool) -> Program:
         key = (n_qubits, gates, readout, sampled)
