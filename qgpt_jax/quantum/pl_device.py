@@ -7,7 +7,8 @@ names, wires and whether each gate takes an angle), transpiles every structure o
 qiskit ``Parameter`` per gate angle (``qgpt_jax.quantum.aer.transpiled_circuit``, cached), and
 runs all tapes of a group, every broadcast element included, as ONE Aer job through runtime
 parameter binding. PennyLane's shifted tapes of a gradient share the structure of the tape they
-come from, so a whole Jacobian is one job as well.
+come from, so a whole Jacobian is one job as well. With ``diff_method="device"`` the device
+shifts the gate angles itself, broadcast tapes included, so gradients need no tape per element.
 
 Measurements are computed from the probabilities (exact: Aer's ``SaveProbabilities``) or the
 counts (shots) of the measured qubits, after PennyLane's transforms have rotated every observable
@@ -402,7 +403,7 @@ def expectation_twin(tape: qml.tape.QuantumScript) -> qml.tape.QuantumScript | N
             mp = (
                 ExpectationMP(obs=mp.obs)
                 if mp.obs is not None
-                else (ExpectationMP(eigvals=mp.eigvals(), wires=mp.wires))
+                else ExpectationMP(eigvals=mp.eigvals(), wires=mp.wires)
             )
         measurements.append(mp)
     return tape.copy(measurements=measurements)
@@ -514,10 +515,16 @@ class QgptAerDevice(Device):
         seed: seeds the Aer sampling of every job and the order of returned samples, so runs
             with shots repeat.
 
-    Differentiation is PennyLane's (``parameter-shift``, ``finite-diff``): the device runs the
-    shifted tapes, one job per gate structure. ``tracker`` records per ``execute`` call
-    ``batches=1``, ``executions`` (circuits run: one per tape and broadcast element), ``jobs``
-    (Aer jobs) and ``shots``.
+    Differentiation: PennyLane's (``parameter-shift``, ``finite-diff``), the device running the
+    shifted tapes, one job per gate structure; or the device's own (``diff_method="device"``),
+    the pi/2 shift rule on every trainable gate angle, which also differentiates broadcast tapes
+    with respect to their broadcast parameters (PennyLane's parameter shift cannot: issue
+    #4462, hence ``broadcast_expand`` and a tape per element). Then all shifted bindings of a
+    batch, every broadcast element included, are one job per gate structure, and a jitted value
+    and gradient is two jobs. ``tracker`` records per call one of ``batches`` (``execute``),
+    ``derivative_batches``, ``execute_and_derivative_batches``, ``vjp_batches``,
+    ``execute_and_vjp_batches``, plus ``executions`` (circuit bindings run: one per tape,
+    broadcast element and shift), ``jobs`` (Aer jobs) and ``shots``.
     """
 
     name = "qgpt.aer"
