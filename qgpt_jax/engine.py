@@ -12,6 +12,7 @@ and dropped when it ends (``executor_scope``); its counts are this run's alone.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ctypes
 import dataclasses
@@ -174,18 +175,18 @@ class Trainer:
         not ``evaluation``); return the seconds it took."""
         start = time.perf_counter()
         p = self.programs
-        init = p.init.lower(self.seed_array).compile()
         state = jax.eval_shape(p.init, self.seed_array)
-        chunk = evaluate = None
-        if training:
-            chunk = p.train_chunk.lower(
-                state, self.tokens, self.n_train, self.seed_array, self._scalar(0)
-            ).compile()
-        if evaluation:
-            evaluate = p.evaluate.lower(
-                state, self.tokens, self.n_train, self.seed_array, self._scalar(0)
-            ).compile()
-        self._compiled = (init, chunk, evaluate)
+        args = (state, self.tokens, self.n_train, self.seed_array, self._scalar(0))
+        # Tracing stays on this thread (quantum heads find their executors in its context);
+        # XLA compiles the lowered programs on threads of its own, side by side.
+        lowered = [
+            p.init.lower(self.seed_array),
+            p.train_chunk.lower(*args) if training else None,
+            p.evaluate.lower(*args) if evaluation else None,
+        ]
+        with concurrent.futures.ThreadPoolExecutor(len(lowered)) as pool:
+            futures = [pool.submit(x.compile) if x is not None else None for x in lowered]
+            self._compiled = tuple(f.result() if f is not None else None for f in futures)
         return time.perf_counter() - start
 
     def program_text(self) -> str:

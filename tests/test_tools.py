@@ -48,7 +48,7 @@ def test_bench_writes_one_entry_per_model_and_device(corpus_path, tmp_path, caps
     assert aer["tokens_per_s"] == pytest.approx(2 * 8 / aer["probe"]["step_s"])
     assert entries[("original", "default.qubit")]["circuit_executions_per_step"] == 1 * 2 * 2
     classical = entries[("classical", None)]
-    assert classical["tokens_per_s"] > 0 and not classical["over_budget"]
+    assert classical["tokens_per_s"] > 0 and classical["steps"] >= 1  # in-graph: measured
     # XLA's cost analysis of one step, and the rate against the matmul peak of the same process.
     assert classical["flops_per_step"] > 0 and bench["peak"]["flops_per_s"] > 0
     assert classical["peak_fraction"] == pytest.approx(
