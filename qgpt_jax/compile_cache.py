@@ -9,6 +9,7 @@ Python (host quantum devices) cannot be cached by JAX and are compiled every run
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -58,3 +59,20 @@ def cache_entries() -> int | None:
     if not folder or not Path(folder).is_dir():
         return None
     return sum(1 for entry in Path(folder).iterdir() if not entry.name.startswith("."))
+
+
+@contextlib.contextmanager
+def bypassed():
+    """Compile without the persistent cache (neither read nor written) inside the block.
+
+    JAX keys cached programs by their computation, not by the op names in their metadata, so a
+    cached program may carry the op names (``jax.named_scope`` paths) of older code: a profile,
+    which reads them, needs the program compiled from the code that runs."""
+    import jax
+
+    enabled = jax.config.jax_enable_compilation_cache
+    jax.config.update("jax_enable_compilation_cache", False)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_compilation_cache", enabled)

@@ -26,7 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from qgpt_jax.attention import circuits_per_forward
-from qgpt_jax.compile_cache import cache_entries
+from qgpt_jax.compile_cache import bypassed, cache_entries
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
 from qgpt_jax.errors import CheckpointError, NonFiniteLossError, QuantumExecutionError
@@ -312,12 +312,17 @@ def compile_counting_cache(trainer: Trainer, **parts) -> tuple[float, str]:
 class _RunLoop:
     """The host side of one run of a model's seeds: what it has done and measured so far."""
 
-    def __init__(self, mc, tc, seeds, dataset, mesh, executor):
+    def __init__(self, mc, tc, seeds, dataset, mesh, executor, fresh: bool = False):
         self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
         self.mc, self.tc, self.seeds, self.dataset = mc, tc, list(seeds), dataset
         self.executor = executor
         self.trainer = Trainer(mc, tc, seeds, dataset, mesh)
-        self.compile_s, self.compile_cache = compile_counting_cache(self.trainer)
+        if fresh:  # a profile reads the op names of the program, which the cache does not key
+            with bypassed():
+                self.compile_s = self.trainer.compile()
+            self.compile_cache = "bypassed (profiled run)"
+        else:
+            self.compile_s, self.compile_cache = compile_counting_cache(self.trainer)
         self.state = self.trainer.init()
         self.step, self.train_s, self.forwards, self.earlier_circuits = 0, 0.0, 0, 0
         self.step_losses: list[list[float]] = [[] for _ in seeds]
@@ -459,7 +464,7 @@ def _train_seeds(
     mc, tc, seeds, dataset, mesh, progress, profile_dir, description, checkpoints, ckpt_every,
     resume, executor,
 ) -> list[TrainResult]:  # fmt: skip
-    run = _RunLoop(mc, tc, seeds, dataset, mesh, executor)
+    run = _RunLoop(mc, tc, seeds, dataset, mesh, executor, fresh=profile_dir is not None)
     if resume and checkpoints is not None and checkpoints.latest_step() is not None:
         run.restore(checkpoints)
     bar = tqdm(
