@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pennylane as qml
+from threadpoolctl import ThreadpoolController
 
 from qgpt_jax.errors import QuantumExecutionError
 from qgpt_jax.profiling import HOST_PREFIX
@@ -65,7 +66,13 @@ class _Program:
         """Values (..., N, outputs), and the Jacobians (..., N, outputs, P) if asked, of every
         row of gate angles (..., N, P): each binding one C++ simulation (and adjoint pass)."""
         b = self.backend
-        with jax.profiler.TraceAnnotation(f"{HOST_PREFIX}lightning simulate"):
+        # One OpenMP thread: Lightning parallelises a multi-observable adjoint pass over its
+        # observables, and on a 4-qubit state the threads cost more than they do (measured on 2
+        # cores, every-Z readout, 256 bindings: 930 ms with the default threads, 42 ms with one).
+        with (
+            b.threads.limit(limits=1, user_api="openmp"),
+            jax.profiler.TraceAnnotation(f"{HOST_PREFIX}lightning simulate"),
+        ):
             rows = np.asarray(angles, np.float64)
             flat = rows.reshape(-1, rows.shape[-1])
             n, n_angles, n_out = len(flat), flat.shape[1], len(self.observables)
@@ -143,6 +150,9 @@ class BatchedLightningCircuit:
         self.state = state(n_qubits)
         self.measurements, self.adjoint, self.ops_list = measurements, adjoint, ops_list
         self.serializer = serializer
+        # Found once, after Lightning's OpenMP runtime is loaded: scanning the loaded libraries
+        # on every call would cost milliseconds.
+        self.threads = ThreadpoolController()
         self.executions = 0
 
     def program(self, angles, weights) -> tuple[_Program, jax.Array]:
