@@ -296,9 +296,16 @@ def train(mc: ModelConfig, tc: TrainConfig, dataset: Dataset, **kwargs) -> Train
     return train_seeds(mc, tc, [tc.seed], dataset, **kwargs)[0]
 
 
-def compile_counting_cache(trainer: Trainer, **parts) -> tuple[float, str]:
+def compile_counting_cache(
+    trainer: Trainer, bypass: bool = False, **parts
+) -> tuple[float, str]:
     """``trainer.compile(**parts)``: its seconds, and whether the persistent compilation cache
-    served it (a compilation that adds no cache entry was read from it)."""
+    served it (a compilation that adds no cache entry was read from it). ``bypass`` compiles
+    without the cache: a profile reads the op names of the program, which the cache does not
+    key on."""
+    if bypass:
+        with bypassed():
+            return trainer.compile(**parts), "bypassed (profiled run)"
     mc = trainer.mc
     entries_before = cache_entries()
     seconds = trainer.compile(**parts)
@@ -317,12 +324,7 @@ class _RunLoop:
         self.mc, self.tc, self.seeds, self.dataset = mc, tc, list(seeds), dataset
         self.executor = executor
         self.trainer = Trainer(mc, tc, seeds, dataset, mesh)
-        if fresh:  # a profile reads the op names of the program, which the cache does not key
-            with bypassed():
-                self.compile_s = self.trainer.compile()
-            self.compile_cache = "bypassed (profiled run)"
-        else:
-            self.compile_s, self.compile_cache = compile_counting_cache(self.trainer)
+        self.compile_s, self.compile_cache = compile_counting_cache(self.trainer, bypass=fresh)
         self.state = self.trainer.init()
         self.step, self.train_s, self.forwards, self.earlier_circuits = 0, 0.0, 0, 0
         self.step_losses: list[list[float]] = [[] for _ in seeds]

@@ -171,6 +171,36 @@ def transpiled_circuit(
     return circuit, tuple(parameters), tuple(readout)
 
 
+def aer_simulator(noise: str | None = None, threads: int | None = None):
+    """An AerSimulator: statevector when noiseless, else the fake backend ``noise`` with its
+    noise model, on density matrices (exact) that shots sample from."""
+    from qiskit_aer import AerSimulator
+
+    from qgpt_jax.quantum.noise import fake_backend
+
+    options = {
+        "method": "statevector" if noise is None else "density_matrix",
+        "max_parallel_threads": aer_thread_count(threads),
+    }
+    if noise is None:
+        return AerSimulator(**options)
+    return AerSimulator.from_backend(fake_backend(noise), **options)
+
+
+def job_outcomes(result, n_rows: int, n_bits: int, shots: int | None) -> np.ndarray:
+    """The ``2^n_bits`` outcomes of every experiment of a finished Aer job, ``(n_rows,
+    2^n_bits)``: saved probabilities (exact), or counts (shots; bit i of an index is the
+    register's bit i)."""
+    outcomes = np.zeros((n_rows, 2**n_bits))
+    for row, experiment in enumerate(result.results):
+        if shots is None:
+            outcomes[row] = experiment.data.to_dict()["probabilities"]
+        else:
+            for key, count in experiment.data.counts.items():
+                outcomes[row, int(key, 16)] = count
+    return outcomes
+
+
 _last_failure: list[QuantumExecutionError] = []
 
 
@@ -333,9 +363,8 @@ class BatchedAerCircuit:
         threads: int | None = None,
         circuit: Circuit = ATTENTION,
     ):
-        from qiskit_aer import AerSimulator
 
-        from qgpt_jax.quantum.noise import fake_backend, validate_backend
+        from qgpt_jax.quantum.noise import validate_backend
 
         if circuit.readout == "state":
             raise QuantumExecutionError(
@@ -346,15 +375,7 @@ class BatchedAerCircuit:
         self.n_qubits, self.shots, self.noise, self.circuit = n_qubits, shots, noise, circuit
         self.readout = circuit.diagonal(n_qubits)  # (2^n, outputs)
         self.executions = 0
-        options = {
-            "method": "statevector" if noise is None else "density_matrix",
-            "max_parallel_threads": aer_thread_count(threads),
-        }
-        self._simulator = (
-            AerSimulator(**options)
-            if noise is None
-            else AerSimulator.from_backend(fake_backend(noise), **options)
-        )
+        self._simulator = aer_simulator(noise, threads)
         self._programs: dict[tuple, _Program] = {}
         self._jobs = 0  # sampling seeds: job k of an executor samples with seed k, so runs repeat
         # One binding through the whole path, so a broken setup fails here, outside JAX.
@@ -442,17 +463,8 @@ class BatchedAerCircuit:
             raise self._failure(len(bindings), result.status)
         self.executions += len(bindings)
         with jax.profiler.TraceAnnotation(f"{HOST_PREFIX}aer read results"):
-            if self.shots is None:
-                probabilities = np.array(
-                    [r.data.to_dict()["probabilities"] for r in result.results]
-                )
-            else:
-                probabilities = np.zeros((len(bindings), 2**self.n_qubits))
-                for row, r in enumerate(result.results):
-                    for key, count in r.data.counts.items():
-                        probabilities[row, int(key, 16)] = count
-                probabilities /= self.shots
-            return probabilities @ self.readout
+            outcomes = job_outcomes(result, len(bindings), self.n_qubits, self.shots)
+            return (outcomes / self.shots if self.shots else outcomes) @ self.readout
 
     def _failure(self, n_bindings: int, detail) -> QuantumExecutionError:
         mode = f"noise={self.noise}" if self.noise else "noiseless"

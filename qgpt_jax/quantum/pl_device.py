@@ -51,7 +51,13 @@ from pennylane.transforms.core import CompilePipeline, transform
 from pennylane.wires import Wires
 
 from qgpt_jax.errors import QuantumExecutionError
-from qgpt_jax.quantum.aer import Gate, aer_thread_count, remember_failure, transpiled_circuit
+from qgpt_jax.quantum.aer import (
+    Gate,
+    aer_simulator,
+    job_outcomes,
+    remember_failure,
+    transpiled_circuit,
+)
 
 GATES: dict[str, str | None] = {
     "Identity": None,
@@ -198,22 +204,6 @@ def readout_wires(tape: qml.tape.QuantumScript, wire_order: Wires) -> tuple[int,
     return tuple(i for i, wire in enumerate(wire_order) if wire in measured)
 
 
-def simulator(noise: str | None, threads: int | None):
-    """An AerSimulator: statevector when noiseless, else the fake backend ``noise`` with its
-    noise model, on density matrices (exact) that shots sample from."""
-    from qiskit_aer import AerSimulator
-
-    from qgpt_jax.quantum.noise import fake_backend
-
-    options = {
-        "method": "statevector" if noise is None else "density_matrix",
-        "max_parallel_threads": aer_thread_count(threads),
-    }
-    if noise is None:
-        return AerSimulator(**options)
-    return AerSimulator.from_backend(fake_backend(noise), **options)
-
-
 @dataclass(frozen=True)
 class Program:
     """One transpiled gate structure with its readout appended, ready for binding."""
@@ -279,14 +269,7 @@ def run_job(
         raise job_failure(len(rows), describe, exc) from exc
     if not result.success:
         raise job_failure(len(rows), describe, result.status)
-    outcomes = np.zeros((len(rows), 2**program.n_readout))
-    for row, experiment in enumerate(result.results):
-        if shots is None:
-            outcomes[row] = experiment.data.to_dict()["probabilities"]
-        else:
-            for key, count in experiment.data.counts.items():
-                outcomes[row, int(key, 16)] = count
-    return outcomes
+    return job_outcomes(result, len(rows), program.n_readout, shots)
 
 
 def job_failure(n_bindings: int, describe: str, detail) -> QuantumExecutionError:
@@ -537,7 +520,7 @@ class QgptAerDevice(Device):
             validate_backend(noise, len(self.wires))
         self.noise = noise
         self._rng = np.random.default_rng(seed)
-        self._backend = simulator(noise, threads)
+        self._backend = aer_simulator(noise, threads)
         self._programs: dict[tuple, Program] = {}
 
     def preprocess_transforms(self, execution_config: ExecutionConfig | None = None):
