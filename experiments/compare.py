@@ -20,6 +20,7 @@ from qgpt_jax.cli import (
     main_guard,
     setup_runtime,
 )
+from qgpt_jax.study import DEFAULT_MARGIN, study_kinds
 
 DEFAULT_MODELS = "classical,original,enhance"
 DEFAULT_SEEDS = "0,1,2"
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated models (default: "
         f"{DEFAULT_MODELS}): attention kinds, classical-matched (the classical model resized "
         "to within 1%% of each quantum kind's parameter count, or classical-matched:KIND), or "
-        "study (enhance, qsann and kernel, each with classical, classical-matched and its "
+        f"study ({', '.join(study_kinds())}, each with classical, classical-matched and its "
         "surrogate). "
         "Kinds: " + kinds_help().replace("%", "%%"),
     )
@@ -105,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write into an output folder that already holds a report (it is replaced)",
     )
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        metavar="NATS",
+        help=f"the smallest effect of interest, declared before the run: a kind whose paired "
+        f"difference to a control lies within +/- NATS (two one-sided tests at 95%%) is "
+        f"reported equivalent (default {DEFAULT_MARGIN}; see the README)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_engine_flags(parser)
     add_config_flags(parser, skip=("attention", "vocab_size"))
@@ -128,7 +138,9 @@ def resumed_arguments(args: argparse.Namespace) -> argparse.Namespace:
         *overrides_for(DeviceConfig, args),
         *overrides_for(TrainConfig, args),
     ]
-    given += [f for f in ("models", "seeds", "seeds_in_parallel", "out") if getattr(args, f)]
+    given += [
+        f for f in ("models", "seeds", "seeds_in_parallel", "out", "margin") if getattr(args, f)
+    ]
     if given:
         raise ConfigError(
             f"--resume continues the run as it was configured; drop "
@@ -145,6 +157,7 @@ def resumed_arguments(args: argparse.Namespace) -> argparse.Namespace:
     args.seeds_in_parallel = engine.get("seeds_in_parallel")
     args.ckpt_every = args.ckpt_every or engine.get("ckpt_every")
     args.sample_tokens = cfg["sample"]["new_tokens"]
+    args.margin = cfg.get("margin")
     return args
 
 
@@ -184,6 +197,7 @@ def main(argv=None) -> None:
         resume=bool(args.resume),
         force=args.force,
         tensorboard_dir=args.tensorboard,
+        margin=DEFAULT_MARGIN if args.margin is None else args.margin,
     )
     for entry in results["summary"]:
         print(summary_line(entry))

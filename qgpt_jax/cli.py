@@ -22,7 +22,7 @@ from qgpt_jax.errors import QGPTError
 FLAG_HELP = {
     "vocab_size": "vocabulary size (set from the corpus when training)",
     "attention": "attention kind of the special heads: "
-    "classical, original, enhance, qsann, kernel, or <kind>-surrogate",
+    "a registered kind (python -m experiments.compare --help lists them) or <kind>-surrogate",
     "quantum_heads": "heads per layer of the chosen kind (default: min(n_head, 2))",
     "ffn_width": "hidden width of the feed-forward layers (default: 4 * n_embd)",
     "device": "where quantum heads run: default.qubit, lightning.qubit, qiskit.aer, aer, qgpt.aer",
@@ -32,6 +32,8 @@ FLAG_HELP = {
     "steps_per_call": "training steps fused into one compiled lax.scan call",
     "quantum_learning_rate": "learning rate for circuit weights and quantum scales",
     "max_iters": "training steps per run",
+    "final_eval_tokens": "tokens per split of the final loss estimate: every non-overlapping "
+    "window up to this many, spread over the split (0: the last in-training estimate)",
     "warmup_iters": "steps of linear learning-rate warmup (0: none)",
     "lr_schedule": "learning rate after warmup: constant or cosine (decays to --min-learning-rate)",
     "grad_clip": "clip gradients to this global norm (default: no clipping)",

@@ -28,15 +28,18 @@ from qgpt_jax.report import (
 )
 from qgpt_jax.run_state import RunCheckpoints
 from qgpt_jax.study import (
+    DEFAULT_MARGIN,
     conclusion,
+    interval_narrowing,
     model_configs,
     path_name,
     plot_study,
     summary,
+    verdict_table,
 )
 from qgpt_jax.tensorboard import write_run as write_tensorboard_run
 
-RESULTS_SCHEMA_VERSION = 3
+RESULTS_SCHEMA_VERSION = 4
 """Version of ``results.json``'s layout, described by ``qgpt_jax/schemas/results.schema.json``."""
 SAMPLE_PROMPT = "\n"  # the seed generated from a single newline
 SAMPLE_TOKENS = 120  # the seed's sample length
@@ -64,6 +67,11 @@ def ensure_writable(out: Path) -> None:
         ) from None
 
 
+def sampled_tokens(mc: ModelConfig, tc: TrainConfig) -> int:
+    """Tokens of one in-training loss estimate of a split (``eval_iters`` random batches)."""
+    return tc.eval_iters * tc.batch_size * mc.block_size
+
+
 def run_entry(model: str, mc: ModelConfig, tc: TrainConfig, result, status="done") -> dict:
     """The ``results.json`` record of one seed's run of ``model`` (without its sample)."""
     run = {
@@ -77,6 +85,11 @@ def run_entry(model: str, mc: ModelConfig, tc: TrainConfig, result, status="done
         "steps_done": len(result.step_losses),
         "train_loss": result.final.get("train_loss"),
         "val_loss": result.final.get("val_loss"),
+        # The whole-split estimate's coverage, and the last in-training (sampled) estimate that
+        # stood in for it before: their intervals say what the wider estimate buys.
+        "train_tokens": result.final.get("train_tokens", sampled_tokens(mc, tc)),
+        "val_tokens": result.final.get("val_tokens", sampled_tokens(mc, tc)),
+        "val_loss_sampled": result.evals[-1]["val_loss"] if result.evals else None,
         "tokens_per_s": result.tokens_per_s,
         "tokens_per_s_all_seeds": result.tokens_per_s_all_seeds,
         "seeds_together": len(result.seed_group),
@@ -170,6 +183,7 @@ def compare(
     resume: bool = False,
     force: bool = False,
     tensorboard_dir: str | None = None,
+    margin: float = DEFAULT_MARGIN,
 ) -> dict:
     """Train every model over every seed, then write ``results.json``, ``results.md``, a plot.
 
@@ -179,7 +193,10 @@ def compare(
     ``out/results.json`` are kept, and an interrupted group continues from its newest run
     checkpoint (written every ``ckpt_every`` steps into ``out/state/``). With
     ``tensorboard_dir``, each finished run's metrics also go to TensorBoard event files there.
+    ``margin`` is the study's smallest effect of interest in nats (its equivalence tests).
     """
+    if not margin > 0:
+        raise ConfigError(f"--margin must be a positive number of nats, got {margin}")
     mc = dataclasses.replace(mc, vocab_size=dataset.tokenizer.vocab_size)
     configs = model_configs(models, mc)  # validates each
     groups = seed_groups(seeds, seeds_in_parallel)
@@ -212,6 +229,7 @@ def compare(
             "preset": preset,
             "models": models,
             "seeds": seeds,
+            "margin": margin,
             "model": {k: v for k, v in mc.architecture().items() if k != "attention"},
             "quantum_device": mc.quantum_device.to_dict(),
             "train": {k: v for k, v in tc.to_dict().items() if k != "seed"},
@@ -226,7 +244,7 @@ def compare(
         "environment": environment(),
         "runs": [],
         "quantum_resources": {
-            model: quantum_resources(config, tc)
+            model: quantum_resources(config, tc, dataset)
             for model, config in configs.items()
             if config.is_quantum
         },
@@ -313,7 +331,7 @@ def write_report(out: Path, results: dict, tc: TrainConfig) -> None:
     """``results.json`` (atomically), and when runs have finished ``results.md`` and the plot."""
     runs = [r for r in results["runs"] if r.get("status") == "done"]
     cfg = results["config"]
-    results["summary"] = summary(runs, cfg["models"])
+    results["summary"] = summary(runs, cfg["models"], cfg.get("margin", DEFAULT_MARGIN))
     results["conclusion"] = conclusion(results["summary"])
     results["sample_differences"] = sample_differences(runs)
     atomic_write_json(out / "results.json", results)
@@ -327,16 +345,19 @@ def write_report(out: Path, results: dict, tc: TrainConfig) -> None:
         atomic_write_text(out / "results.md", render_markdown(results))
 
 
-def quantum_resources(mc: ModelConfig, tc: TrainConfig) -> dict:
+def quantum_resources(mc: ModelConfig, tc: TrainConfig, dataset: Dataset) -> dict:
     """Transpiled circuit size and the cost of this training run on a QPU, for one head kind."""
     from qgpt_jax.attention import kind_of
     from qgpt_jax.quantum.resources import circuit_resources, hardware_estimate
+    from qgpt_jax.train import final_sweeps
+
+    splits = (dataset.n_train, len(dataset.tokens) - dataset.n_train)
 
     backend = mc.noise or "generic all-to-all device (basis rz, sx, x, cx)"
     return {
         "backend": backend,
         **circuit_resources(mc.n_qubits, mc.noise, kind_of(mc).circuit),
-        **hardware_estimate(mc, tc),
+        **hardware_estimate(mc, tc, final_sweeps(tc, mc.block_size, splits)),
     }
 
 
@@ -374,17 +395,44 @@ def summary_line(s: dict) -> str:
     )
 
 
+def _number(value, spec: str = ".3g") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
 def comparison_rows(entries: list[dict]) -> list[str]:
     rows = []
     for e in entries:
         for c in e["comparisons"]:
-            p = "n/a" if c["p_value"] is None else f"{c['p_value']:.3g}"
-            holm = "n/a" if c["p_holm"] is None else f"{c['p_holm']:.3g}"
             rows.append(
                 f"| {c['model']} | {c['control']} | {len(c['seeds'])} | "
-                f"{c['difference_mean']:+.4f} | {_ci(c['difference_ci95'])} | {p} | {holm} |"
+                f"{c['difference_mean']:+.4f} | {_ci(c['difference_ci95'])} | "
+                f"{_number(c['p_value'])} | {_number(c['p_holm'])} | "
+                f"{_number(c.get('tost_p'))} | {_number(c.get('p_nonparametric'))} | "
+                f"{_number(c.get('detectable_effect'), '.4f')} | {c.get('verdict', 'n/a')} |"
             )
     return rows
+
+
+def estimate_coverage(results: dict) -> list[str]:
+    """What the final losses average, and how much narrower that made the paired intervals than
+    the last in-training estimate would have."""
+    runs = [r for r in results["runs"] if r.get("status") == "done" and r.get("val_tokens")]
+    if not runs:
+        return []
+    train = results["config"]["train"]
+    sampled = train["eval_iters"] * train["batch_size"] * results["config"]["model"]["block_size"]
+    line = (
+        f"Final losses average {runs[0]['val_tokens']:,} validation and "
+        f"{runs[0]['train_tokens']:,} training tokens per run (an in-training estimate: "
+        f"{sampled:,})."
+    )
+    ratio = interval_narrowing(results["summary"])
+    if ratio is not None:
+        line += (
+            f" The paired 95% intervals are {ratio:.2f}x narrower (median over comparisons) than "
+            "on the last in-training estimate."
+        )
+    return [line, ""]
 
 
 def render_markdown(results: dict) -> str:
@@ -414,12 +462,16 @@ def render_markdown(results: dict) -> str:
         "",
         results.get("conclusion", ""),
         "",
+        *verdict_table(summary),
+        "",
+        *estimate_coverage(results),
         "## Results",
         "",
         f"Values are mean ± sample standard deviation over the seeds (up to {n}); the 95% "
         "interval is Student's t interval of the mean over seeds. Losses are final estimates "
-        f"(mean cross-entropy over {cfg['train']['eval_iters']} random batches, evaluation "
-        "mode) on the training and the validation split. Training throughput counts training "
+        f"(mean cross-entropy in evaluation mode over the tokens said above, or over "
+        f"{cfg['train']['eval_iters']} random batches where no whole-split estimate was made) on "
+        "the training and the validation split. Training throughput counts training "
         "tokens over training wall time, **excluding** compilation (reported on its own) and "
         "loss evaluation. The seeds of a model train together as one compiled program: tokens/s "
         "per seed is one seed's tokens over the shared training time, and the aggregate is all "
@@ -452,10 +504,17 @@ def render_markdown(results: dict) -> str:
             "interval of the mean difference; p is the paired t-test's, and Holm's adjustment "
             "accounts for every comparison in the table. Only a difference to the surrogate "
             "(the same head, circuits replaced by a classical function of the same size) can be "
-            "credited to the circuit; classical-matched has the quantum model's parameter count.",
+            "credited to the circuit; classical-matched has the quantum model's parameter count. "
+            "TOST p is the larger p of two one-sided paired t-tests that the difference lies "
+            "within ± the margin declared before the run (`--margin`); Wilcoxon p is the "
+            "signed-rank test's, which does not assume normal differences; the detectable effect "
+            "is the smallest mean difference these seeds find at 80% power. Verdict: equivalent "
+            "(TOST p < 0.05), else better or worse (Holm p < 0.05), else inconclusive.",
             "",
-            "| quantum kind | control | seeds | mean difference | 95% CI | p | p (Holm) |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+            "| quantum kind | control | seeds | mean difference | 95% CI | p | p (Holm) | "
+            f"TOST p (±{cfg.get('margin', DEFAULT_MARGIN):g}) | Wilcoxon p | "
+            "detectable at 80% power | verdict |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
             *rows,
         ]
     lines += [

@@ -18,6 +18,10 @@ LEGACY_NAMES = {"seed": "original", "seed-large": "original-large"}
 and commands keep working."""
 LR_SCHEDULES = ("constant", "cosine")
 
+FINAL_EVAL_TOKENS = 120_000
+"""Tokens per split of the presets' final loss estimate: the whole validation split of
+tiny-shakespeare (111,540 characters), and an evenly spread 12% of the training split."""
+
 # Presets give values for fields of both dataclasses; each class takes the fields it owns.
 PRESETS: dict[str, dict[str, Any]] = {
     # The configuration behind the original project's reported numbers (its results.md).
@@ -32,6 +36,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         max_iters=1000,
         eval_iters=20,
         eval_interval=100,
+        final_eval_tokens=FINAL_EVAL_TOKENS,
     ),
     # The original project's later defaults.
     "original-large": dict(
@@ -45,6 +50,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         max_iters=1000,
         eval_iters=20,
         eval_interval=100,
+        final_eval_tokens=FINAL_EVAL_TOKENS,
     ),
     # A model with something to learn, sized for a GPU (and the cost curves' top end): 0.8M
     # parameters; on a CPU the classical model is compute-bound here, not launch-bound.
@@ -59,6 +65,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         max_iters=5000,
         eval_iters=20,
         eval_interval=250,
+        final_eval_tokens=FINAL_EVAL_TOKENS,
     ),
     # Small and fast, for tests and smoke runs.
     "tiny": dict(
@@ -72,6 +79,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         max_iters=30,
         eval_iters=2,
         eval_interval=10,
+        final_eval_tokens=64,
     ),
 }
 
@@ -280,6 +288,10 @@ class TrainConfig:
     max_iters: int = 1000
     eval_interval: int = 100
     eval_iters: int = 20
+    final_eval_tokens: int = 0
+    """Tokens per split the final loss estimate covers: every non-overlapping window of a split
+    up to this many tokens, spread evenly (0: the final estimate is the last in-training one, of
+    ``eval_iters`` random batches, as the original's)."""
     weight_decay: float = 0.01
     beta1: float = 0.9
     beta2: float = 0.999
@@ -305,6 +317,10 @@ class TrainConfig:
                 isinstance(value, int) and value > 0,
                 f"{name} must be a positive integer, got {value!r}",
             )
+        _check(
+            isinstance(self.final_eval_tokens, int) and self.final_eval_tokens >= 0,
+            f"final_eval_tokens must be a non-negative integer, got {self.final_eval_tokens!r}",
+        )
         _check(
             isinstance(self.max_iters, int) and self.max_iters >= 0,
             f"max_iters must be a non-negative integer, got {self.max_iters!r}",

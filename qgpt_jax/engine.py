@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -41,7 +42,7 @@ from qgpt_jax.parallel import (
 )
 from qgpt_jax.profiling import summarize_trace
 from qgpt_jax.quantum.devices import DEVICES, executor_scope
-from qgpt_jax.train import build_programs
+from qgpt_jax.train import build_programs, final_sweeps
 
 
 @dataclass
@@ -73,9 +74,15 @@ class TrainResult:
     circuit_executions: dict = field(default_factory=dict)
     profile: dict = field(default_factory=dict)
     resumed_from: int | None = None
+    final_estimate: dict = field(default_factory=dict)
+    """The final (train, validation) losses over whole splits and the tokens they cover
+    (``TrainConfig.final_eval_tokens``); empty when the last in-training estimate stands in."""
 
     @property
     def final(self) -> dict:
+        """The final losses: the whole-split estimate if there is one, else the last evaluation."""
+        if self.final_estimate:
+            return self.final_estimate
         return self.evals[-1] if self.evals else {}
 
 
@@ -161,6 +168,7 @@ class Trainer:
         p = self.programs
         self.tokens = to_global(dataset.tokens, p.replicated)
         self.n_train = to_global(np.int32(dataset.n_train), p.replicated)
+        self.n_train_host = dataset.n_train
         self.seed_array = to_global(np.asarray(self.program_seeds, np.int32), p.seed_sharding)
         self._scalars: dict[int, jax.Array] = {}
         self._compiled = None
@@ -177,12 +185,13 @@ class Trainer:
         p = self.programs
         state = jax.eval_shape(p.init, self.seed_array)
         args = (state, self.tokens, self.n_train, self.seed_array, self._scalar(0))
+        eval_args = (*args, self._scalar(-1))
         # Tracing stays on this thread (quantum heads find their executors in its context);
         # XLA compiles the lowered programs on threads of its own, side by side.
         lowered = [
             p.init.lower(self.seed_array),
             p.train_chunk.lower(*args) if training else None,
-            p.evaluate.lower(*args) if evaluation else None,
+            p.evaluate.lower(*eval_args) if evaluation else None,
         ]
         with concurrent.futures.ThreadPoolExecutor(len(lowered)) as pool:
             futures = [pool.submit(x.compile) if x is not None else None for x in lowered]
@@ -218,10 +227,32 @@ class Trainer:
         return state, losses
 
     def evaluate(self, state, step: int) -> np.ndarray:
+        """(train, validation) loss estimates at ``step`` on random batches: (seeds, 2)."""
         losses = self._compiled[2](
-            state, self.tokens, self.n_train, self.seed_array, self._scalar(step)
+            state, self.tokens, self.n_train, self.seed_array, self._scalar(step), self._scalar(-1)
         )
-        return to_host(losses)[: len(self.seeds)]
+        return to_host(losses)[: len(self.seeds), :, 0]
+
+    def final_sweeps(self) -> int:
+        """Calls of the loss program the final estimate makes."""
+        n_val = self.tokens.shape[0] - self.n_train_host
+        return final_sweeps(self.tc, self.mc.block_size, (self.n_train_host, n_val))
+
+    def final_losses(self, state) -> tuple[np.ndarray, list[int]]:
+        """The final estimate: (train, validation) mean loss over every non-overlapping window of
+        each split, up to ``final_eval_tokens`` spread evenly, (seeds, 2); and the tokens each
+        split's estimate covers. Accumulated on the device, one host sync at the end."""
+        parts = [
+            self._compiled[2](
+                state, self.tokens, self.n_train, self.seed_array, self._scalar(0), sweep
+            )
+            for sweep in map(self._scalar, range(self.final_sweeps()))
+        ]
+        stacked = to_host(jnp.stack(parts))[:, : len(self.seeds)]  # (sweeps, S, 2, 2)
+        means, counts = stacked[..., 0], stacked[..., 1]
+        losses = (means * counts).sum(0) / counts.sum(0)
+        windows = counts[:, 0].sum(0)  # the same for every seed
+        return losses, [int(round(w)) * self.mc.block_size for w in windows]
 
     @property
     def max_steps(self) -> int:
@@ -331,6 +362,7 @@ class _RunLoop:
         self.evals: list[list[dict]] = [[] for _ in seeds]
         self.resumed_from: int | None = None
         self.profile: dict = {}
+        self.final_estimates: list[dict] = [{} for _ in seeds]
 
     def identity(self) -> dict:
         """What a run checkpoint must match to be resumed by this run."""
@@ -375,6 +407,20 @@ class _RunLoop:
             evals.append(
                 {"step": self.step, "train_loss": float(train_loss), "val_loss": float(val_loss)}
             )
+
+    def estimate_final(self) -> None:
+        """The whole-split loss estimate of the trained state (``final_eval_tokens``)."""
+        if not self.tc.final_eval_tokens:
+            return
+        losses, tokens = self.trainer.final_losses(self.state)
+        self.forwards += 2 * self.tc.eval_iters * self.trainer.final_sweeps()
+        for i, (train_loss, val_loss) in enumerate(losses):
+            self.final_estimates[i] = {
+                "train_loss": float(train_loss),
+                "val_loss": float(val_loss),
+                "train_tokens": tokens[0],
+                "val_tokens": tokens[1],
+            }
 
     def train(self, n: int, profile_dir: str | None = None) -> None:
         """``n`` steps in one call; a non-finite loss stops the run (its losses are not kept)."""
@@ -457,6 +503,7 @@ class _RunLoop:
                     circuit_executions=circuits,
                     profile=self.profile,
                     resumed_from=self.resumed_from,
+                    final_estimate=dict(self.final_estimates[i]),
                 )
             )
         return results
@@ -505,6 +552,7 @@ def _train_seeds(
     bar.close()
     if checkpoints is not None and checkpoints.latest_step() != run.step:
         checkpoints.save(run.step, run.state, run.record())
+    run.estimate_final()
     return run.results()
 
 

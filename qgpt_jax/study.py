@@ -9,6 +9,13 @@ Every quantum kind is compared, seed by seed (every model sees the same batches 
 each control that was trained: ``classical``, ``classical-matched:<kind>`` and ``<kind>-surrogate``.
 Only a difference to the surrogate can be credited to the circuit; one to ``classical-matched``
 rules out mere extra parameters.
+
+"Not significant" is not "no effect". Each comparison is therefore also tested for equivalence
+(two one-sided paired t-tests against a smallest effect of interest, the margin, declared before
+the run) and without assuming normality (Wilcoxon's signed-rank test), and it states the smallest
+difference its seeds could detect at 80% power. Its verdict is one word: ``better``, ``worse``,
+``equivalent`` (within +/- the margin) or ``inconclusive``, with the seeds that would decide an
+inconclusive one.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import dataclasses
 
 import jax
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 from qgpt_jax.attention import KINDS, SURROGATE_SUFFIX
 from qgpt_jax.config import LEGACY_NAMES, ModelConfig
@@ -29,17 +36,34 @@ STUDY = "study"
 STUDY_MODELS = (
     "classical",
     CLASSICAL_MATCHED,
-    "enhance",
-    "enhance-surrogate",
-    "qsann",
-    "qsann-surrogate",
-    "kernel",
-    "kernel-surrogate",
+    *(
+        name
+        for kind in KINDS.values()
+        if kind.runs_circuits and kind.causal
+        for name in (kind.name, kind.name + SURROGATE_SUFFIX)
+    ),
 )
-"""``--models study``: every causal quantum kind with all three of its controls."""
+"""``--models study``: every causal quantum kind of the registry with all three of its controls
+(the original's head is not causal, so a language model's loss says nothing about it)."""
+
+
+def study_kinds() -> list[str]:
+    """The quantum kinds ``--models study`` trains."""
+    return [m for m in STUDY_MODELS if m in KINDS and KINDS[m].runs_circuits]
+
+
 MATCH_TOLERANCE = 0.01
 """``classical-matched`` is within this fraction of its quantum kind's parameter count."""
 CONFIDENCE = 0.95
+POWER = 0.8
+"""The power at which ``detectable_effect`` and ``seeds_needed`` are stated."""
+DEFAULT_MARGIN = 0.01
+"""The smallest effect of interest in validation nats per character (see the README): 1% of
+a ~1.9-2.5 nat loss is ~0.4-0.5%, below what separates the presets' classical models after
+training and about the seed-to-seed spread of the whole-split estimate."""
+MAX_SEEDS = 1000
+"""``seeds_needed`` reports none beyond this many (the design cannot decide the comparison)."""
+VERDICTS = ("better", "worse", "equivalent", "inconclusive")
 
 
 def parse_models(text: str) -> list[str]:
@@ -158,10 +182,101 @@ def holm(p_values: list[float]) -> list[float]:
     return adjusted.tolist()
 
 
-def paired_comparisons(runs: list[dict], models: list[str], metric: str = "val_loss") -> list:
+def tost_p(differences, margin: float) -> float | None:
+    """Two one-sided paired t-tests of equivalence: the larger p of "mean difference > -margin"
+    and "mean difference < +margin"; below alpha, the difference lies within +/- ``margin``."""
+    d = np.asarray(differences, dtype=float)
+    if d.size < 2 or np.ptp(d) == 0:
+        return None
+    above = stats.ttest_1samp(d, -margin, alternative="greater").pvalue
+    below = stats.ttest_1samp(d, margin, alternative="less").pvalue
+    return float(max(above, below))
+
+
+def nonparametric_p(differences) -> float | None:
+    """Wilcoxon's signed-rank test of a zero median difference (exact for few seeds), which does
+    not assume the differences are normal. With n seeds its smallest two-sided p is 2 / 2^n
+    (1/16 for 5), so at least 6 are needed to reach 0.05."""
+    d = np.asarray(differences, dtype=float)
+    if d.size < 2 or not np.any(d != 0):
+        return None
+    return float(stats.wilcoxon(d).pvalue)
+
+
+def _nct_cdf(x: float, df: int, shift: float) -> float:
+    """The noncentral t's CDF; where scipy's series does not converge (few degrees of freedom and
+    a large shift give NaN), the normal approximation ``Phi(x - shift)``, accurate there."""
+    value = stats.nct.cdf(x, df, shift)
+    return float(value) if np.isfinite(value) else float(stats.norm.cdf(x - shift))
+
+
+def difference_power(effect: float, std: float, n: int, alpha: float = 1 - CONFIDENCE) -> float:
+    """Power of the two-sided paired t-test with ``n`` seeds against a true mean difference of
+    ``effect`` nats when the differences spread with ``std`` (the noncentral t)."""
+    df, critical = n - 1, stats.t.ppf(1 - alpha / 2, n - 1)
+    shift = abs(effect) * np.sqrt(n) / std
+    return 1.0 - _nct_cdf(critical, df, shift) + _nct_cdf(-critical, df, shift)
+
+
+def equivalence_power(
+    effect: float, std: float, n: int, margin: float, alpha: float = 1 - CONFIDENCE
+) -> float:
+    """Power of the TOST at ``margin`` with ``n`` seeds when the true mean difference is
+    ``effect`` (the usual noncentral-t approximation, the two tests sharing one variance)."""
+    df, critical = n - 1, stats.t.ppf(1 - alpha, n - 1)
+    scale = np.sqrt(n) / std
+    power = _nct_cdf(-critical, df, (effect - margin) * scale) - _nct_cdf(
+        critical, df, (effect + margin) * scale
+    )
+    return max(power, 0.0)
+
+
+def detectable_effect(std: float | None, n: int, alpha: float = 1 - CONFIDENCE) -> float | None:
+    """The smallest mean difference the paired t-test detects at ``POWER`` with ``n`` seeds whose
+    differences spread with ``std``: what this design could have found."""
+    if std is None or std <= 0 or n < 2:
+        return None
+    high = std
+    while difference_power(high, std, n, alpha) < POWER:
+        high *= 2
+    return float(optimize.brentq(lambda e: difference_power(e, std, n, alpha) - POWER, 0, high))
+
+
+def seeds_needed(mean: float, std: float | None, margin: float, alpha=1 - CONFIDENCE) -> int | None:
+    """Paired seeds at which, if the observed mean and spread are the truth, the comparison would
+    be decided at ``POWER``: shown different when the mean lies outside the margin, equivalent
+    when inside. ``None`` beyond ``MAX_SEEDS`` (a mean at the margin's edge is never decided)."""
+    if std is None or std <= 0:
+        return None
+    for n in range(2, MAX_SEEDS + 1):
+        if abs(mean) >= margin:
+            power = difference_power(mean, std, n, alpha)
+        else:
+            power = equivalence_power(mean, std, n, margin, alpha)
+        if power >= POWER:
+            return n
+    return None
+
+
+def verdict(comparison: dict, alpha: float = 1 - CONFIDENCE) -> str:
+    """One word for a comparison. ``equivalent``: the TOST puts the difference within +/- the
+    margin (a real but smaller difference is no effect of interest, so this comes first);
+    ``better`` / ``worse``: the Holm-adjusted t-test finds a difference (negative: the quantum
+    kind's loss is lower); otherwise ``inconclusive``."""
+    if comparison["tost_p"] is not None and comparison["tost_p"] < alpha:
+        return "equivalent"
+    if comparison["p_holm"] is not None and comparison["p_holm"] < alpha:
+        return "better" if comparison["difference_mean"] < 0 else "worse"
+    return "inconclusive"
+
+
+def paired_comparisons(
+    runs: list[dict], models: list[str], metric: str = "val_loss", margin: float = DEFAULT_MARGIN
+) -> list:
     """Every quantum kind against each of its controls, paired by seed: the per-seed differences
     (kind minus control; negative means the kind's loss is lower), their mean, 95% t-interval and
-    paired t-test p-value, Holm-adjusted over all comparisons made."""
+    paired t-test p-value, Holm-adjusted over all comparisons made; the equivalence and signed-rank
+    p-values, the detectable effect and the verdict (see the module docstring)."""
     by_model = {m: {r["seed"]: r[metric] for r in runs if r["model"] == m} for m in models}
     comparisons = []
     for kind in models:
@@ -180,25 +295,43 @@ def paired_comparisons(runs: list[dict], models: list[str], metric: str = "val_l
                 **{f"difference_{k}": v for k, v in describe(a - b).items() if k != "n"},
                 "p_value": None,
                 "p_holm": None,
+                "margin": margin,
+                "tost_p": tost_p(a - b, margin),
+                "p_nonparametric": nonparametric_p(a - b),
             }
+            entry["detectable_effect"] = detectable_effect(entry["difference_std"], len(seeds))
             if len(seeds) > 1 and np.ptp(a - b) > 0:
                 entry["p_value"] = float(stats.ttest_rel(a, b).pvalue)
             comparisons.append(entry)
     tested = [c for c in comparisons if c["p_value"] is not None]
     for c, adjusted in zip(tested, holm([c["p_value"] for c in tested]), strict=True):
         c["p_holm"] = adjusted
+    for c in comparisons:
+        c["verdict"] = verdict(c)
+        c["seeds_needed"] = (
+            seeds_needed(c["difference_mean"], c["difference_std"], margin)
+            if c["verdict"] == "inconclusive" and c["difference_mean"] is not None
+            else None
+        )
     return comparisons
 
 
-def summary(runs: list[dict], models: list[str]) -> list[dict]:
+def summary(runs: list[dict], models: list[str], margin: float = DEFAULT_MARGIN) -> list[dict]:
     """One entry per model with finished runs: sizes, losses and throughput over seeds, and for
     quantum kinds their paired ``comparisons`` with each control."""
     done = [m for m in models if any(r["model"] == m for r in runs)]
-    comparisons = paired_comparisons(runs, done)
+    comparisons = paired_comparisons(runs, done, margin=margin)
+    if runs and all(r.get("val_loss_sampled") is not None for r in runs):
+        # The same comparisons on the last in-training estimate (eval_iters random batches):
+        # what the whole-split estimate narrows.
+        sampled = paired_comparisons(runs, done, "val_loss_sampled", margin)
+        for c, s in zip(comparisons, sampled, strict=True):
+            c["difference_ci95_sampled"] = s["difference_ci95"]
     entries = []
     for model in done:
         mine = [r for r in runs if r["model"] == model]
         entry = {"model": model, "n_seeds": len(mine), "params": mine[0]["params"]}
+        entry["val_tokens"] = mine[0].get("val_tokens")
         for key in ("val_loss", "train_loss", "tokens_per_s", "compile_s", "wall_s", "peak_rss_mb"):
             d = describe([r.get(key) for r in mine])
             entry.update({f"{key}_mean": d["mean"], f"{key}_std": d["std"]})
@@ -220,6 +353,62 @@ def _interval(c: dict) -> str:
     return f"{c['difference_mean']:+.4f} nats, unadjusted 95% CI {low:+.4f} to {high:+.4f}"
 
 
+def _seeds_needed(c: dict) -> str:
+    if c["seeds_needed"] is None:
+        return ""
+    return f"; about {c['seeds_needed']} paired seeds would decide it"
+
+
+def interval_narrowing(entries: list[dict]) -> float | None:
+    """The median ratio of the paired 95% interval widths, last in-training estimate over the
+    final one (2.0: the final estimate's intervals are half as wide); ``None`` without both."""
+    ratios = [
+        (c["difference_ci95_sampled"][1] - c["difference_ci95_sampled"][0])
+        / (c["difference_ci95"][1] - c["difference_ci95"][0])
+        for e in entries
+        for c in e["comparisons"]
+        if c.get("difference_ci95_sampled") and c["difference_ci95"]
+        and c["difference_ci95"][1] > c["difference_ci95"][0]
+    ]
+    return float(np.median(ratios)) if ratios else None
+
+
+def control_role(control: str) -> str:
+    """Which of the three controls ``control`` is: classical, classical-matched or surrogate."""
+    if control.endswith(SURROGATE_SUFFIX):
+        return "surrogate"
+    return control.split(":", 1)[0]
+
+
+def verdict_table(entries: list[dict]) -> list[str]:
+    """The verdicts as a markdown table: one row per quantum kind, one column per control."""
+    rows = []
+    for e in entries:
+        if not e["comparisons"]:
+            continue
+        cells = {control_role(c["control"]): c for c in e["comparisons"]}
+        roles = ("classical", CLASSICAL_MATCHED, "surrogate")
+        rows.append(
+            f"| {e['model']} | {e['params']:,} | "
+            + " | ".join(_verdict_cell(cells.get(role)) for role in roles)
+            + " |"
+        )
+    if not rows:
+        return []
+    return [
+        "| quantum kind | params | vs classical | vs classical-matched | vs its surrogate |",
+        "| --- | ---: | --- | --- | --- |",
+        *rows,
+    ]
+
+
+def _verdict_cell(c: dict | None) -> str:
+    if c is None:
+        return "not trained"
+    seeds = f", {c['seeds_needed']} seeds to decide" if c["seeds_needed"] else ""
+    return f"{c['verdict']} ({c['difference_mean']:+.4f}{seeds})"
+
+
 def conclusion(entries: list[dict], alpha: float = 1 - CONFIDENCE) -> str:
     """A paragraph written from the comparisons: which quantum kinds differ from which control at
     95% (Holm-adjusted), in which direction and by how much, and the answer to the study's
@@ -236,6 +425,11 @@ def conclusion(entries: list[dict], alpha: float = 1 - CONFIDENCE) -> str:
         what = f"{c['model']} against {c['control']} ({n} paired seed{'s' * (n != 1)})"
         if c["p_holm"] is None:
             sentences.append(f"{what}: {c['difference_mean']:+.4f} nats, too few seeds for a test.")
+        elif c["verdict"] == "equivalent":
+            sentences.append(
+                f"{what}: equivalent within +/-{c['margin']:g} nats ({_interval(c)}; TOST p = "
+                f"{c['tost_p']:.3g})."
+            )
         elif c["p_holm"] < alpha:
             direction = "lower" if c["difference_mean"] < 0 else "higher"
             sentences.append(
@@ -245,25 +439,16 @@ def conclusion(entries: list[dict], alpha: float = 1 - CONFIDENCE) -> str:
         else:
             sentences.append(
                 f"{what}: no difference at 95% ({_interval(c)}; Holm-adjusted p = "
-                f"{c['p_holm']:.3g})."
+                f"{c['p_holm']:.3g}), nor shown equivalent within +/-{c['margin']:g} nats "
+                f"(inconclusive{_seeds_needed(c)})."
             )
-    winners = []
-    for e in entries:
-        beaten = {
-            c["control"]
-            for c in e["comparisons"]
-            if c["p_holm"] is not None and c["p_holm"] < alpha and c["difference_mean"] < 0
-        }
+    def with_both(e):
         needed = {f"{CLASSICAL_MATCHED}:{e['model']}", e["model"] + SURROGATE_SUFFIX}
-        controls = {c["control"] for c in e["comparisons"]}
-        if needed <= controls and needed <= beaten:
-            winners.append(e["model"])
-    asked = [
-        e["model"]
-        for e in entries
-        if {f"{CLASSICAL_MATCHED}:{e['model']}", e["model"] + SURROGATE_SUFFIX}
-        <= {c["control"] for c in e["comparisons"]}
-    ]
+        return {c["control"]: c["verdict"] for c in e["comparisons"] if c["control"] in needed}
+
+    asked = {e["model"]: with_both(e) for e in entries if len(with_both(e)) == 2}
+    winners = [m for m, v in asked.items() if set(v.values()) == {"better"}]
+    bounded = [m for m, v in asked.items() if set(v.values()) == {"equivalent"}]
     if not asked:
         answer = (
             "No quantum kind was trained with both its surrogate and classical-matched, so the "
@@ -279,9 +464,16 @@ def conclusion(entries: list[dict], alpha: float = 1 - CONFIDENCE) -> str:
             f"Answer: no quantum kind ({', '.join(asked)}) beats both its surrogate and "
             "classical-matched at 95% confidence in this run."
         )
+    if bounded:
+        margin = next(c["margin"] for e in entries for c in e["comparisons"])
+        answer += (
+            f" {', '.join(bounded)} {'is' if len(bounded) == 1 else 'are'} equivalent to both "
+            f"within +/-{margin:g} nats: a gain larger than that is ruled out at 95%."
+        )
     return (
         f"Paired by seed, validation loss, kind minus control (negative: the quantum kind is "
-        f"better); p-values from paired t-tests, Holm-adjusted over the {n_tests} tests. "
+        f"better); p-values from paired t-tests, Holm-adjusted over the {n_tests} tests; "
+        "equivalence from two one-sided tests against the margin. "
         + " ".join(sentences)
         + " "
         + answer

@@ -200,51 +200,100 @@ def train_chunk(
     return jax.lax.fori_loop(0, n_steps, body, (state, losses))
 
 
-def estimate_loss(
-    state: TrainState,
-    tokens,
-    start,
-    stop,
-    key: jax.Array,
-    eval_iters: int,
-    batch_size: int,
-    block_size: int,
-    batch_sharding=None,
-):
-    """Mean evaluation-mode loss over ``eval_iters`` batches of ``tokens[start:stop]``."""
+def final_window_count(split_tokens: int, block_size: int, final_tokens: int) -> int:
+    """Windows of the final estimate in a split of ``split_tokens``: every non-overlapping
+    window of ``block_size``, or an evenly spaced ``final_tokens``' worth of them if fewer."""
+    return min((split_tokens - 1) // block_size, -(-final_tokens // block_size))
 
-    def one(k):
-        x, y = get_batch(tokens, k, batch_size, block_size, start, stop)
+
+def final_sweeps(tc: TrainConfig, block_size: int, split_tokens: tuple[int, int]) -> int:
+    """Calls of the loss program the final estimate makes on splits of ``split_tokens`` (each
+    call evaluates ``eval_iters * batch_size`` windows of both splits; 0 without an estimate)."""
+    if not tc.final_eval_tokens:
+        return 0
+    windows = max(final_window_count(n, block_size, tc.final_eval_tokens) for n in split_tokens)
+    return -(-windows // (tc.eval_iters * tc.batch_size))
+
+
+def window_starts(key, start, stop, sweep, *, eval_iters, batch_size, block_size, final_tokens):
+    """Where the loss windows of ``tokens[start:stop]`` start, (eval_iters, B), and their weights
+    (1, or 0 past the end of a sweep). ``sweep < 0``: random windows drawn from ``key`` (the
+    in-training estimate); ``sweep = k``: the k-th (eval_iters * B) windows of the final estimate,
+    ``final_window_count`` non-overlapping windows spread evenly over the split."""
+    shape = (eval_iters, batch_size)
+
+    def drawn(_):
+        draw = jax.vmap(lambda k: jax.random.randint(k, (batch_size,), start, stop - block_size))
+        return draw(jax.random.split(key, eval_iters)), jnp.ones(shape, jnp.float32)
+
+    def swept(_):
+        n_windows = (stop - start - 1) // block_size
+        count = jnp.minimum(n_windows, -(-final_tokens // block_size))
+        index = sweep * eval_iters * batch_size + jnp.arange(eval_iters * batch_size)
+        index = index.reshape(shape)
+        valid = index < count
+        stride = n_windows // count
+        return start + block_size * stride * jnp.where(valid, index, 0), valid.astype(jnp.float32)
+
+    return jax.lax.cond(sweep < 0, drawn, swept, None)
+
+
+def estimate_loss(state: TrainState, tokens, starts, weights, block_size, batch_sharding=None):
+    """Evaluation-mode loss of the windows at ``starts`` (eval_iters, B): their weighted mean and
+    total weight, (2,)."""
+    offsets = jnp.arange(block_size)
+
+    def one(batch):
+        rows, weight = batch
+        x = tokens[rows[:, None] + offsets]  # (B, T)
+        y = tokens[rows[:, None] + offsets + 1]  # (B, T)
         if batch_sharding is not None:
             x = jax.lax.with_sharding_constraint(x, batch_sharding)
             y = jax.lax.with_sharding_constraint(y, batch_sharding)
-        return cross_entropy(state.apply_fn({"params": state.params}, x, deterministic=True), y)
+        logits = state.apply_fn({"params": state.params}, x, deterministic=True)
+        per_window = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(-1)  # (B,)
+        return (per_window * weight).sum()
 
-    return jax.lax.map(one, jax.random.split(key, eval_iters)).mean()
+    total = jax.lax.map(one, (starts, weights)).sum()
+    count = weights.sum()
+    return jnp.stack([total / jnp.maximum(count, 1.0), count])
 
 
 def estimate_losses(
-    state, tokens, n_train, seed, step, *, eval_iters, batch_size, block_size, batch_sharding=None
+    state,
+    tokens,
+    n_train,
+    seed,
+    step,
+    sweep,
+    *,
+    eval_iters,
+    batch_size,
+    block_size,
+    final_tokens,
+    batch_sharding=None,
 ):
-    """(train, validation) loss estimates at ``step``, from ``fold_in(eval_key, step)``."""
+    """(train, validation) x (mean loss, windows counted), (2, 2): at ``step`` on random batches
+    from ``fold_in(eval_key, step)`` when ``sweep < 0``, else part ``sweep`` of the final
+    estimate (see ``window_starts``). One program serves both, so the final estimate adds no
+    compilation."""
     key = jax.random.fold_in(RunKeys.from_seed(seed).eval, step)
     splits = ((0, n_train), (n_train, tokens.shape[0]))
+    where = functools.partial(
+        window_starts,
+        eval_iters=eval_iters,
+        batch_size=batch_size,
+        block_size=block_size,
+        final_tokens=final_tokens,
+    )
     return jnp.stack(
         [
             estimate_loss(
-                state,
-                tokens,
-                start,
-                stop,
-                split_key,
-                eval_iters,
-                batch_size,
-                block_size,
-                batch_sharding,
+                state, tokens, *where(split_key, start, stop, sweep), block_size, batch_sharding
             )
             for (start, stop), split_key in zip(splits, jax.random.split(key), strict=True)
         ]
-    )  # (2,)
+    )  # (2, 2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,7 +302,8 @@ class Programs:
 
     Every program maps over a leading seed axis: ``init(seeds (S,)) -> state``,
     ``train_chunk(state, tokens, n_train, seeds, n_steps) -> (state, losses (S, max_steps))``,
-    ``evaluate(state, tokens, n_train, seeds, step) -> (S, 2)``.
+    ``evaluate(state, tokens, n_train, seeds, step, sweep) -> (S, 2, 2)`` (see
+    ``estimate_losses``).
     """
 
     init: object
@@ -286,11 +336,12 @@ def build_programs(mc: ModelConfig, tc: TrainConfig, n_seeds: int, mesh=None) ->
         eval_iters=tc.eval_iters,
         batch_size=tc.batch_size,
         block_size=mc.block_size,
+        final_tokens=max(tc.final_eval_tokens, 1),
         batch_sharding=batch_sharding,
     )
     init = vmap(functools.partial(init_state, mc, tc))
     chunk = vmap(chunk, in_axes=(0, None, None, 0, None))
-    evaluate = vmap(evaluate, in_axes=(0, None, None, 0, None))
+    evaluate = vmap(evaluate, in_axes=(0, None, None, 0, None, None))
     if mesh is None:
         return Programs(
             init=jax.jit(init),
@@ -313,7 +364,7 @@ def build_programs(mc: ModelConfig, tc: TrainConfig, n_seeds: int, mesh=None) ->
         ),
         evaluate=jax.jit(
             evaluate,
-            in_shardings=(state_sharding, replicated, replicated, per_seed, replicated),
+            in_shardings=(state_sharding, replicated, replicated, per_seed, replicated, replicated),
             out_shardings=replicated,
         ),
         seed_sharding=per_seed,

@@ -133,7 +133,7 @@ def test_results_json_follows_its_schema(comparison):
     )
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(results, schema)
-    assert results["schema_version"] == 3 and results["status"] == "done"
+    assert results["schema_version"] == 4 and results["status"] == "done"
     broken = {**results, "status": "finished"}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, schema)
@@ -163,7 +163,7 @@ def test_every_run_is_reported(comparison, tiny_model_config):
         assert run["params"] == expected
     for run in runs[2:]:
         assert run["device"] == "default.qubit" and run["n_qubits"] == 4
-        assert run["circuit_executions"]["default.qubit"] == 384  # see test_train
+        assert run["circuit_executions"]["default.qubit"] == 640  # see test_train
     assert runs[0]["train_loss"] != runs[1]["train_loss"]  # the seeds differ
 
 

@@ -9,13 +9,21 @@ from scipy import stats
 from qgpt_jax.config import ModelConfig
 from qgpt_jax.errors import ConfigError
 from qgpt_jax.study import (
+    POWER,
+    VERDICTS,
     conclusion,
     describe,
+    detectable_effect,
     holm,
     model_configs,
+    nonparametric_p,
     parameter_count,
     parse_models,
+    seeds_needed,
     summary,
+    tost_p,
+    verdict,
+    verdict_table,
 )
 
 
@@ -27,8 +35,9 @@ def test_classical_matched_expands_to_one_control_per_quantum_kind():
     assert parse_models("classical-matched:kernel") == ["classical-matched:kernel"]
     assert parse_models("study") == [
         "classical", "classical-matched:enhance", "classical-matched:qsann",
-        "classical-matched:kernel", "enhance", "enhance-surrogate", "qsann", "qsann-surrogate",
-        "kernel", "kernel-surrogate",
+        "classical-matched:kernel", "classical-matched:qkv", "classical-matched:qasa", "enhance",
+        "enhance-surrogate", "qsann", "qsann-surrogate", "kernel", "kernel-surrogate", "qkv",
+        "qkv-surrogate", "qasa", "qasa-surrogate",
     ]
     with pytest.raises(ConfigError, match="sized to a quantum kind"):
         parse_models("classical,classical-matched")
@@ -106,11 +115,70 @@ def test_paired_differences_find_an_effect_that_seeds_hide():
     assert "Answer: qsann beats both its surrogate and classical-matched at 95%" in text
 
 
-def test_no_effect_is_reported_as_no_difference():
-    runs = synthetic_runs(effect=0.0)
-    text = conclusion(summary(runs, MODELS))
-    assert "qsann against qsann-surrogate (5 paired seeds): no difference at 95%" in text
+def test_a_known_equivalence_is_stated_as_a_bound():
+    runs = synthetic_runs(effect=0.0)  # no effect, differences spread 0.003: well inside 0.01
+    entries = summary(runs, MODELS)
+    for c in entries[MODELS.index("qsann")]["comparisons"]:
+        assert c["verdict"] == "equivalent" and c["tost_p"] < 0.05 and c["margin"] == 0.01
+        assert c["seeds_needed"] is None
+    text = conclusion(entries)
+    assert "qsann against qsann-surrogate (5 paired seeds): equivalent within +/-0.01" in text
     assert "Answer: no quantum kind (qsann) beats both" in text
+    assert "qsann is equivalent to both within +/-0.01 nats" in text
+    # The same data against a margin it cannot establish: no longer equivalent, and not a gain.
+    strict = summary(runs, MODELS, margin=0.0005)[MODELS.index("qsann")]["comparisons"]
+    assert {c["verdict"] for c in strict} == {"inconclusive"}
+
+
+def test_pure_noise_is_inconclusive_and_says_how_many_seeds_would_decide():
+    runs = synthetic_runs(effect=0.0, noise=0.03)
+    entries = summary(runs, MODELS)
+    comparisons = entries[MODELS.index("qsann")]["comparisons"]
+    assert {c["verdict"] for c in comparisons} == {"inconclusive"}
+    for c in comparisons:
+        assert c["detectable_effect"] > 0.03  # 5 seeds cannot see a difference of one noise std
+        assert c["seeds_needed"] is None or c["seeds_needed"] > 5
+    table = "\n".join(verdict_table(entries))
+    assert "| qsann | 1,000 | inconclusive (" in table and "vs its surrogate" in table
+    assert "no difference at 95%" in conclusion(entries)
+
+
+def test_tost_and_wilcoxon_follow_their_definitions():
+    d = np.array([0.004, -0.002, 0.001, 0.003, -0.001, 0.002])
+    lower = stats.ttest_1samp(d, -0.01, alternative="greater").pvalue
+    upper = stats.ttest_1samp(d, 0.01, alternative="less").pvalue
+    assert tost_p(d, 0.01) == pytest.approx(max(lower, upper))
+    assert tost_p(d, 0.0001) > 0.5  # a margin far inside the spread: no equivalence
+    # Every difference of one sign: the exact signed-rank p is 2 / 2^n.
+    assert nonparametric_p([0.1, 0.2, 0.3, 0.4, 0.5]) == pytest.approx(2 / 32)
+    assert nonparametric_p([0.1, 0.2, 0.3, 0.4, 0.5, 0.6]) == pytest.approx(2 / 64)
+    assert nonparametric_p([0.0, 0.0]) is None and tost_p([0.1], 0.01) is None
+
+
+def test_detectable_effect_has_the_stated_power_by_simulation():
+    std, n = 0.02, 8
+    effect = detectable_effect(std, n)
+    rng = np.random.default_rng(1)
+    samples = rng.normal(effect, std, size=(4000, n))
+    rejected = stats.ttest_1samp(samples, 0.0, axis=1).pvalue < 0.05
+    assert rejected.mean() == pytest.approx(POWER, abs=0.03)
+    assert detectable_effect(std, 2 * n) < effect  # more seeds, smaller detectable effect
+    # seeds_needed: at the returned count the simulated power reaches POWER, one fewer does not.
+    needed = seeds_needed(0.02, std, margin=0.01)
+    powers = [
+        (stats.ttest_1samp(rng.normal(0.02, std, (4000, k)), 0.0, axis=1).pvalue < 0.05).mean()
+        for k in (needed - 1, needed)
+    ]
+    assert powers[0] < POWER + 0.03 and powers[1] > POWER - 0.03
+
+
+def test_verdict_words():
+    base = {"tost_p": None, "p_holm": None, "difference_mean": -0.02}
+    assert verdict(base) == "inconclusive"
+    assert verdict({**base, "p_holm": 0.01}) == "better"
+    assert verdict({**base, "p_holm": 0.01, "difference_mean": 0.02}) == "worse"
+    assert verdict({**base, "p_holm": 0.01, "tost_p": 0.01}) == "equivalent"
+    assert set(VERDICTS) == {"better", "worse", "equivalent", "inconclusive"}
 
 
 def test_a_kind_trained_without_controls_answers_nothing():

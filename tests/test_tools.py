@@ -143,7 +143,7 @@ def test_evaluate_components(enhance_config, dataset):
     # Fresh weights predict about uniformly; the quantum-on loss is the engine's estimate.
     assert abs(on - np.log(dataset.tokenizer.vocab_size)) < 0.5
     trained = train(enhance_config, dataclasses.replace(tc, max_iters=0), dataset, progress=False)
-    assert on == pytest.approx(trained.final["val_loss"], abs=1e-6)
+    assert on == pytest.approx(trained.evals[-1]["val_loss"], abs=1e-6)
 
 
 def test_evaluate_components_rejects_a_classical_model(enhance_config, dataset):
@@ -252,6 +252,7 @@ def test_part_of_names_the_innermost_part(op_name, part):
 @pytest.mark.parametrize("kind", ["original", "enhance"])
 def test_hardware_estimate_matches_what_the_batched_aer_path_ran(kind, dataset):
     from qgpt_jax.quantum.resources import hardware_estimate
+    from qgpt_jax.train import final_sweeps
 
     config = ModelConfig.from_preset(
         "tiny", attention=kind, device="aer", vocab_size=dataset.tokenizer.vocab_size
@@ -259,5 +260,7 @@ def test_hardware_estimate_matches_what_the_batched_aer_path_ran(kind, dataset):
     tc = TrainConfig.from_preset("tiny", max_iters=3, eval_interval=2, eval_iters=1,
                                  steps_per_call=1)
     result = train(config, tc, dataset, progress=False)
-    estimate = hardware_estimate(config, tc)
+    splits = (dataset.n_train, len(dataset.tokens) - dataset.n_train)
+    estimate = hardware_estimate(config, tc, final_sweeps(tc, config.block_size, splits))
+    assert final_sweeps(tc, config.block_size, splits) == 8 // 2  # 8 windows, 2 per call
     assert result.circuit_executions["aer"] == estimate["executions_per_run"]

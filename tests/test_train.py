@@ -17,7 +17,7 @@ from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import get_batch
 from qgpt_jax.engine import chunk_plan, train
 from qgpt_jax.errors import ConfigError
-from qgpt_jax.model import count_params, init
+from qgpt_jax.model import GPT, count_params, init
 from qgpt_jax.train import (
     RunKeys,
     create_state,
@@ -91,11 +91,48 @@ def test_fused_steps_match_single_steps(runs):
         np.testing.assert_allclose(a["val_loss"], b["val_loss"], atol=1e-5)
 
 
-def test_train_result_fields(runs, model_config, train_config):
+def brute_force_split_loss(config, params, tokens, start, stop, final_tokens):
+    """Mean loss over the final estimate's windows of tokens[start:stop], one window at a time."""
+    T = config.block_size
+    n_windows = (stop - start - 1) // T
+    count = min(n_windows, -(-final_tokens // T))
+    stride = n_windows // count
+    model = GPT(config)
+    losses = []
+    for i in range(count):
+        s = start + T * stride * i
+        x, y = tokens[None, s : s + T], tokens[None, s + 1 : s + T + 1]
+        logits = model.apply({"params": params}, x, deterministic=True)
+        losses.append(float(optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()))
+    return float(np.mean(losses)), count * T
+
+
+@pytest.mark.parametrize("final_tokens", [40, 10**6])  # a spread sample; every window
+def test_final_estimate_is_the_mean_over_its_windows(model_config, dataset, final_tokens):
+    tc = TrainConfig.from_preset("tiny", max_iters=3, eval_iters=2, final_eval_tokens=final_tokens)
+    result = train(model_config, tc, dataset, progress=False)
+    tokens = np.asarray(dataset.tokens)
+    splits = {"train": (0, dataset.n_train), "val": (dataset.n_train, len(tokens))}
+    for split, (start, stop) in splits.items():
+        loss, covered = brute_force_split_loss(
+            model_config, result.params, tokens, start, stop, final_tokens
+        )
+        assert result.final[f"{split}_tokens"] == covered
+        assert result.final[f"{split}_loss"] == pytest.approx(loss, abs=1e-5)
+    if final_tokens > len(tokens):  # every non-overlapping window of each split
+        assert result.final["val_tokens"] == (len(tokens) - dataset.n_train - 1) // 8 * 8
+
+
+def test_train_result_fields(runs, model_config, train_config, dataset):
     result = runs["base"]
     assert [e["step"] for e in result.evals] == [0, 50, 100]
     assert set(result.evals[0]) == {"step", "train_loss", "val_loss"}
-    assert result.final == result.evals[-1]
+    assert result.final == result.final_estimate
+    assert set(result.final) == {"train_loss", "val_loss", "train_tokens", "val_tokens"}
+    assert result.final["val_tokens"] == train_config.final_eval_tokens  # 8 windows of 8
+    no_final = train(model_config, dataclasses.replace(train_config, final_eval_tokens=0,
+                                                       max_iters=5), dataset, progress=False)
+    assert no_final.final == no_final.evals[-1] and no_final.final_estimate == {}
     assert result.step == ITERS
     assert result.params_count == gpt_parameter_count(model_config)
     assert result.compile_s > 0
@@ -165,10 +202,14 @@ def test_enhance_run_counts_circuits_from_shapes(tiny_model_config, tiny_train_c
     tc = tiny_train_config  # tiny preset, 4 steps, eval_iters 2
     result = train(mc, tc, dataset, progress=False)
     assert [e["step"] for e in result.evals] == [0, 4]
-    forwards = tc.max_iters + 2 * tc.eval_iters * len(result.evals)  # train + (train, val) evals
+    # train + (train, val) evals + the final estimate's 64 tokens: 8 windows in 2 calls of
+    # 2 x 2 windows, each call on both splits.
+    final = 2 * tc.eval_iters * 2
+    forwards = tc.max_iters + 2 * tc.eval_iters * len(result.evals) + final
     expected = circuits_per_forward(mc, tc.batch_size, mc.block_size) * forwards
-    # 1 layer x 2 quantum heads x (2 x 8) positions, over 4 steps and 2 x 2 x 2 eval batches.
-    assert expected == 1 * 2 * 16 * (4 + 8) == 384
+    # 1 layer x 2 quantum heads x (2 x 8) positions, over 4 steps, 2 x 2 x 2 eval batches and
+    # 2 x 2 x 2 final batches.
+    assert expected == 1 * 2 * 16 * (4 + 8 + 8) == 640
     assert result.circuit_executions["default.qubit"] == expected
     assert "shapes" in result.circuit_executions["counted"]
     assert all(np.isfinite(result.step_losses))

@@ -206,6 +206,39 @@ def kernel_overlap_gates(inputs, weights, n_qubits: int) -> None:
         qml.apply(op)
 
 
+def angle_encoding_gates(inputs, weights, n_qubits: int) -> None:
+    """The variational projection of the open-source quantum transformers (Di Sipio et al. 2022;
+    salcc/QuantumTransformers): angle encoding RX(x_i) on every qubit, then entangling layers,
+    here the RealAmplitudes ansatz (RY layers between circular CX ladders, 3n weights) so that
+    every circuit of the project has the same trainable shape and surrogate."""
+    for i in range(n_qubits):
+        qml.RX(inputs[..., i], wires=i)
+    real_amplitudes(weights, n_qubits)
+
+
+def angle_encoded_state(inputs, n_qubits: int):
+    """RX(x_i)|0> on every qubit as one state vector (..., 2^n), wire 0 the most significant."""
+    c = qml.math.cast(qml.math.cos(inputs / 2), "complex64")
+    s = -1j * qml.math.cast(qml.math.sin(inputs / 2), "complex64")
+    state = None
+    for i in range(n_qubits):
+        qubit = qml.math.stack([c[..., i], s[..., i]], axis=-1)  # (..., 2)
+        if state is None:
+            state = qubit
+        else:
+            state = (state[..., :, None] * qubit[..., None, :]).reshape(
+                *qubit.shape[:-1], -1
+            )
+    return state
+
+
+def angle_encoding_compact(inputs, weights, n_qubits: int) -> None:
+    """``angle_encoding_gates`` as a product-state preparation and one unitary."""
+    wires = range(n_qubits)
+    qml.StatePrep(angle_encoded_state(inputs, n_qubits), wires=wires)
+    qml.QubitUnitary(ansatz_matrix(weights, n_qubits), wires=wires)
+
+
 READOUTS = ("parity", "z", "zero", "state")
 
 
@@ -267,6 +300,10 @@ ATTENTION = Circuit("attention", attention_gates, "parity", compact=attention_co
 """The original project's circuit: ZZ feature map, RealAmplitudes, <Z...Z>."""
 ATTENTION_Z = Circuit("attention-z", attention_gates, "z", compact=attention_compact)
 """The same gates, every qubit's <Z_i> read out."""
+ANGLE_ENCODED_Z = Circuit(
+    "angle-encoded-z", angle_encoding_gates, "z", compact=angle_encoding_compact
+)
+"""RX angle encoding, RealAmplitudes, every qubit's <Z_i>: the variational projection."""
 KERNEL_STATE = Circuit(
     "kernel-state", kernel_feature_map, "state", compact=kernel_feature_map_compact
 )
