@@ -73,10 +73,14 @@ def study(session: nox.Session) -> None:
 
 @nox.session(name="study-all", default=False)
 def study_all(session: nox.Session) -> None:
-    """The study at the three sizes (original, original-large, small), one report each."""
+    """The study at three sizes (original, original-large, small), then the sizes side by side."""
     install_project(session)
     for preset in STUDY_SIZES:
         run_study(session, preset)
+    session.run(
+        "python", "-m", "experiments.study_sizes", *(f"runs/study-{p}" for p in STUDY_SIZES),
+        "--out", "runs/study-sizes",
+    )
 
 
 @nox.session(default=False)

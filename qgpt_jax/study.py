@@ -522,3 +522,84 @@ def plot_study(runs: list[dict], entries: list[dict], path_params, path_speed, t
     ax.grid(alpha=0.3, axis="y")
     save_figure(fig, path_speed)
     plt.close(fig)
+
+
+def across_sizes(reports: dict[str, dict]) -> list[dict]:
+    """One row per (size, kind, control) from the ``results.json`` of studies at several sizes
+    (``{label: results}``): parameters, mean difference, 95% interval, margin and verdict."""
+    rows = []
+    for label, results in reports.items():
+        for entry in results.get("summary", []):
+            for c in entry["comparisons"]:
+                if "verdict" not in c:
+                    raise ConfigError(
+                        f"the {label} report predates verdicts (results.json schema 4); rerun "
+                        "its study or resume it with this version"
+                    )
+                rows.append({
+                    "size": label, "model": c["model"], "control": control_role(c["control"]),
+                    "params": entry["params"], "difference_mean": c["difference_mean"],
+                    "difference_ci95": c["difference_ci95"], "margin": c["margin"],
+                    "verdict": c["verdict"], "seeds": len(c["seeds"]),
+                })  # fmt: skip
+    return rows
+
+
+def sizes_table(rows: list[dict]) -> list[str]:
+    """The verdicts of ``across_sizes`` as markdown: kinds x controls, one column per size."""
+    sizes = list(dict.fromkeys(r["size"] for r in rows))
+    keys = list(dict.fromkeys((r["model"], r["control"]) for r in rows))
+    cells = {(r["model"], r["control"], r["size"]): r for r in rows}
+    lines = [
+        "| quantum kind | control | " + " | ".join(sizes) + " |",
+        "| --- | --- |" + " --- |" * len(sizes),
+    ]
+    for model, control in keys:
+        found = [cells.get((model, control, size)) for size in sizes]
+        lines.append(
+            f"| {model} | {control} | "
+            + " | ".join(
+                "not trained" if r is None else
+                f"{r['verdict']} ({r['difference_mean']:+.4f}, {r['params']:,} params)"
+                for r in found
+            )  # fmt: skip
+            + " |"
+        )
+    return lines
+
+
+def plot_sizes(rows: list[dict], path) -> None:
+    """Each kind's paired difference to its surrogate and to classical-matched (mean and 95%
+    interval) against its parameter count, with the margin drawn: does the gap close with size?"""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from qgpt_jax.report import save_figure
+
+    controls = ("surrogate", CLASSICAL_MATCHED)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for control, ax in zip(controls, axes, strict=True):
+        mine = [r for r in rows if r["control"] == control]
+        for model in dict.fromkeys(r["model"] for r in mine):
+            points = sorted((r for r in mine if r["model"] == model), key=lambda r: r["params"])
+            x = [r["params"] for r in points]
+            y = [r["difference_mean"] for r in points]
+            low = [r["difference_mean"] - (r["difference_ci95"] or [r["difference_mean"]] * 2)[0]
+                   for r in points]  # fmt: skip
+            high = [(r["difference_ci95"] or [r["difference_mean"]] * 2)[1] - r["difference_mean"]
+                    for r in points]  # fmt: skip
+            ax.errorbar(x, y, yerr=[low, high], marker="o", capsize=3, label=model)
+        if mine:
+            margin = mine[0]["margin"]
+            ax.axhspan(-margin, margin, color="0.85", label=f"margin ±{margin:g}")
+        ax.axhline(0, color="0.4", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("parameters of the quantum model")
+        ax.set_title(f"kind minus {control}")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("validation loss difference (nats/char), 95% CI")
+    axes[1].legend(fontsize=8)
+    save_figure(fig, path)
+    plt.close(fig)

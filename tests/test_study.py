@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -185,3 +187,41 @@ def test_a_kind_trained_without_controls_answers_nothing():
     runs = [r for r in synthetic_runs(effect=0.01) if r["model"] in ("qsann", "classical")]
     text = conclusion(summary(runs, ["classical", "qsann"]))
     assert "not answered by this run" in text
+
+
+def test_sizes_side_by_side(tmp_path):
+    """Two sizes of a synthetic study: one table row per kind and control, one plot."""
+    from qgpt_jax.study import across_sizes, plot_sizes, sizes_table
+
+    small = {"summary": summary(synthetic_runs(effect=0.0), MODELS)}
+    large = {"summary": summary(synthetic_runs(effect=0.05), MODELS)}
+    rows = across_sizes({"original": small, "small": large})
+    assert len(rows) == 2 * 3  # qsann against three controls at two sizes
+    table = sizes_table(rows)
+    assert table[0] == "| quantum kind | control | original | small |"
+    surrogate_row = next(line for line in table if "| qsann | surrogate |" in line)
+    assert "equivalent (" in surrogate_row and "better (-0.05" in surrogate_row
+    plot_sizes(rows, tmp_path / "sizes.png")
+    assert (tmp_path / "sizes.png").read_bytes()[:4] == b"\x89PNG"
+    old = {"summary": [{**e, "comparisons": [{k: v for k, v in c.items() if k != "verdict"}
+                                             for c in e["comparisons"]]} for e in small["summary"]]}
+    with pytest.raises(ConfigError, match="predates verdicts"):
+        across_sizes({"old": old})
+
+
+def test_study_sizes_command(tmp_path, capsys):
+    from experiments import study_sizes
+
+    run = tmp_path / "study-original"
+    run.mkdir()
+    results = {"config": {"preset": "original"},
+               "summary": summary(synthetic_runs(effect=0.0), MODELS)}
+    (run / "results.json").write_text(json.dumps(results))
+    study_sizes.main([str(run), "--out", str(tmp_path / "sizes")])
+    assert "| qsann | surrogate | equivalent (" in (tmp_path / "sizes" / "sizes.md").read_text()
+    assert (tmp_path / "sizes" / "sizes.png").exists()
+    with pytest.raises(SystemExit) as exit_info:
+        study_sizes.main([str(tmp_path / "missing"), "--out", str(tmp_path / "x")])
+    assert exit_info.value.code == 2
+    missing = tmp_path / "missing"
+    assert capsys.readouterr().err.startswith(f"error: {missing} holds no results.json")
