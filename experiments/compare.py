@@ -151,6 +151,8 @@ def resumed_arguments(args: argparse.Namespace) -> argparse.Namespace:
     for name, value in {**cfg["model"], **cfg.get("quantum_device", {}), **cfg["train"]}.items():
         if name != "vocab_size":
             setattr(args, name, value)
+    if "final_eval_tokens" not in cfg["train"]:  # reports before schema 4: 20-batch losses
+        args.final_eval_tokens = 0
     engine = cfg.get("engine", {})
     args.preset, args.out = cfg["preset"], args.resume
     args.models, args.seeds = ",".join(cfg["models"]), ",".join(map(str, cfg["seeds"]))

@@ -413,17 +413,23 @@ def test_generate_bad_checkpoint(tmp_path, capfd, what):
 
 
 def test_resume_reads_a_report_written_before_the_rename(tmp_path, corpus_path, capsys):
-    """A results.json whose model is still called "seed" resumes: its finished runs are kept."""
+    """A results.json whose model is still called "seed" resumes: its finished runs are kept;
+    one from before the whole-split estimate (schema 4) resumes with the 20-batch estimate."""
     out = tmp_path / "old"
     compare_cli.main(["--preset", "tiny", "--iters", "2", "--models", "original", "--seeds", "0",
                       "--data", str(corpus_path), "--out", str(out), "--no-progress",
                       "--sample-tokens", "2"])
     report = json.loads((out / "results.json").read_text())
+    del report["config"]["train"]["final_eval_tokens"]
     report["config"]["models"] = ["seed"]
     report["config"]["preset"] = "tiny"
     for run in report["runs"]:
         run["model"] = "seed"
     (out / "results.json").write_text(json.dumps(report))
+    resumed_args = compare_cli.resumed_arguments(
+        compare_cli.build_parser().parse_args(["--resume", str(out)])
+    )
+    assert resumed_args.final_eval_tokens == 0  # not the tiny preset's 64
     capsys.readouterr()
     compare_cli.main(["--resume", str(out), "--data", str(corpus_path), "--no-progress"])
     assert "done in the earlier run, not retrained" in capsys.readouterr().out
