@@ -409,6 +409,29 @@ def _verdict_cell(c: dict | None) -> str:
     return f"{c['verdict']} ({c['difference_mean']:+.4f}{seeds})"
 
 
+def _sentence(c: dict, alpha: float) -> str:
+    """One comparison of the conclusion in words."""
+    n = len(c["seeds"])
+    what = f"{c['model']} against {c['control']} ({n} paired seed{'s' * (n != 1)})"
+    if c["p_holm"] is None:
+        return f"{what}: {c['difference_mean']:+.4f} nats, too few seeds for a test."
+    if c["verdict"] == "equivalent":
+        return (
+            f"{what}: equivalent within +/-{c['margin']:g} nats ({_interval(c)}; TOST p = "
+            f"{c['tost_p']:.3g})."
+        )
+    if c["p_holm"] < alpha:
+        direction = "lower" if c["difference_mean"] < 0 else "higher"
+        return (
+            f"{what}: validation loss {direction} by {abs(c['difference_mean']):.4f} nats "
+            f"({_interval(c)}; Holm-adjusted p = {c['p_holm']:.3g}), a difference at 95%."
+        )
+    return (
+        f"{what}: no difference at 95% ({_interval(c)}; Holm-adjusted p = {c['p_holm']:.3g}), "
+        f"nor shown equivalent within +/-{c['margin']:g} nats (inconclusive{_seeds_needed(c)})."
+    )
+
+
 def conclusion(entries: list[dict], alpha: float = 1 - CONFIDENCE) -> str:
     """A paragraph written from the comparisons: which quantum kinds differ from which control at
     95% (Holm-adjusted), in which direction and by how much, and the answer to the study's
@@ -419,34 +442,13 @@ def conclusion(entries: list[dict], alpha: float = 1 - CONFIDENCE) -> str:
             "No quantum kind was trained together with a control, so there is nothing to compare."
         )
     n_tests = sum(c["p_holm"] is not None for c in comparisons)
-    sentences = []
-    for c in comparisons:
-        n = len(c["seeds"])
-        what = f"{c['model']} against {c['control']} ({n} paired seed{'s' * (n != 1)})"
-        if c["p_holm"] is None:
-            sentences.append(f"{what}: {c['difference_mean']:+.4f} nats, too few seeds for a test.")
-        elif c["verdict"] == "equivalent":
-            sentences.append(
-                f"{what}: equivalent within +/-{c['margin']:g} nats ({_interval(c)}; TOST p = "
-                f"{c['tost_p']:.3g})."
-            )
-        elif c["p_holm"] < alpha:
-            direction = "lower" if c["difference_mean"] < 0 else "higher"
-            sentences.append(
-                f"{what}: validation loss {direction} by {abs(c['difference_mean']):.4f} nats "
-                f"({_interval(c)}; Holm-adjusted p = {c['p_holm']:.3g}), a difference at 95%."
-            )
-        else:
-            sentences.append(
-                f"{what}: no difference at 95% ({_interval(c)}; Holm-adjusted p = "
-                f"{c['p_holm']:.3g}), nor shown equivalent within +/-{c['margin']:g} nats "
-                f"(inconclusive{_seeds_needed(c)})."
-            )
+    sentences = [_sentence(c, alpha) for c in comparisons]
+
     def with_both(e):
         needed = {f"{CLASSICAL_MATCHED}:{e['model']}", e["model"] + SURROGATE_SUFFIX}
         return {c["control"]: c["verdict"] for c in e["comparisons"] if c["control"] in needed}
 
-    asked = {e["model"]: with_both(e) for e in entries if len(with_both(e)) == 2}
+    asked = {e["model"]: both for e in entries if len(both := with_both(e)) == 2}
     winners = [m for m, v in asked.items() if set(v.values()) == {"better"}]
     bounded = [m for m, v in asked.items() if set(v.values()) == {"equivalent"}]
     if not asked:

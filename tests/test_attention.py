@@ -121,7 +121,7 @@ def test_parameter_counts_are_as_stated(kind):
     assert {"qsann": 7793, "kernel": 8309}[kind] == expected
 
 
-@pytest.mark.parametrize("kind", ["qsann", "kernel", "enhance"])
+@pytest.mark.parametrize("kind", ["qsann", "kernel", "enhance", "qkv", "qasa"])
 def test_values_and_gradients_agree_across_devices(kind):
     config = tiny(kind)
     params = init(config, jax.random.key(0))
@@ -135,7 +135,7 @@ def test_values_and_gradients_agree_across_devices(kind):
             np.testing.assert_allclose(a, b, atol=1e-4)
 
 
-@pytest.mark.parametrize("kind", NEW_KINDS)
+@pytest.mark.parametrize("kind", [*NEW_KINDS, "qkv", "qasa"])
 def test_pennylane_qiskit_aer_gives_the_same_values(kind):
     """pennylane-qiskit runs each circuit on its own: values only, on a small input."""
     config = tiny(kind, block_size=3, n_layer=1)

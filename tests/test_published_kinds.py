@@ -1,4 +1,7 @@
-"""The published designs as attention kinds (qkv, qasa): parameter counts, devices, causality."""
+"""The published designs as attention kinds (qkv, qasa): parameter counts, circuits, causality.
+
+Their values and gradients across devices are checked with the other kinds in test_attention.py.
+"""
 
 from __future__ import annotations
 
@@ -80,42 +83,6 @@ def test_compact_form_equals_the_gates():
     gates = qml.QNode(ANGLE_ENCODED_Z.qfunc(4), qml.device("default.qubit", wires=4))
     np.testing.assert_allclose(compact(angles, weights), jnp.stack(gates(angles, weights), -1),
                                atol=1e-5)
-
-
-def logits_and_grads(config, params, idx):
-    with executor_scope(config):
-        apply = jax.jit(lambda p, i: GPT(config).apply({"params": p}, i, deterministic=True))
-        out = apply(params, idx)
-        grads = jax.jit(jax.grad(lambda p: apply(p, idx).sum()))(params)
-    return out, grads
-
-
-@pytest.mark.parametrize("kind", PUBLISHED)
-def test_values_and_gradients_agree_across_devices(kind):
-    config = tiny(kind)
-    params = init(config, jax.random.key(0))
-    idx = jax.random.randint(jax.random.key(1), (2, 5), 0, 11)
-    reference, reference_grads = logits_and_grads(config, params, idx)
-    for device in ("lightning.qubit", "aer"):
-        out, grads = logits_and_grads(config.on(device=device), params, idx)
-        np.testing.assert_allclose(out, reference, atol=1e-5)
-        for a, b in zip(jax.tree_util.tree_leaves(grads),
-                        jax.tree_util.tree_leaves(reference_grads), strict=True):
-            np.testing.assert_allclose(a, b, atol=1e-4)
-
-
-@pytest.mark.parametrize("kind", PUBLISHED)
-def test_pennylane_qiskit_aer_gives_the_same_values(kind):
-    config = tiny(kind, block_size=3)
-    params = init(config, jax.random.key(0))
-    idx = jnp.array([[1, 2, 3]])
-    with executor_scope(config):
-        reference = GPT(config).apply({"params": params}, idx)
-    qiskit = config.on(device="qiskit.aer")
-    with executor_scope(qiskit) as executors:
-        out = jax.jit(lambda p: GPT(qiskit).apply({"params": p}, idx))(params)
-        assert executors.executions() == circuits_per_forward(qiskit, 1, 3)
-    np.testing.assert_allclose(out, reference, atol=1e-5)
 
 
 CAUSALITY_CASES = [
