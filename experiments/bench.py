@@ -92,11 +92,11 @@ def main(argv=None) -> None:
         run_bench,
         sweep_summary,
     )
-    from qgpt_jax.compare import ensure_writable
     from qgpt_jax.config import DeviceConfig, ModelConfig, TrainConfig
-    from qgpt_jax.data import atomic_write_bytes, load_dataset
+    from qgpt_jax.data import load_dataset
     from qgpt_jax.errors import ConfigError
     from qgpt_jax.report import atomic_write_json, environment
+    from qgpt_jax.storage import atomic_write_bytes, ensure_writable
     from qgpt_jax.study import parse_models
 
     models = parse_models(args.models)

@@ -29,9 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
 @main_guard
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
-    from qgpt_jax.compare import ensure_writable, load_results
+    from qgpt_jax.compare import load_results
     from qgpt_jax.errors import ConfigError
     from qgpt_jax.report import atomic_write_text
+    from qgpt_jax.storage import ensure_writable
     from qgpt_jax.study import across_sizes, plot_sizes, sizes_table
 
     reports = {}

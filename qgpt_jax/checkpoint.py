@@ -11,9 +11,10 @@ import numpy as np
 from flax import serialization, traverse_util
 
 from qgpt_jax.config import ModelConfig
-from qgpt_jax.data import CharTokenizer, atomic_write_bytes
+from qgpt_jax.data import CharTokenizer
 from qgpt_jax.errors import CheckpointError, QGPTError
 from qgpt_jax.model import init
+from qgpt_jax.storage import atomic_write_bytes
 
 FORMAT = "qgpt-jax/1"
 FILENAME = "checkpoint.msgpack"

@@ -6,7 +6,6 @@ import dataclasses
 import itertools
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import jax
@@ -27,6 +26,7 @@ from qgpt_jax.report import (
     sample_difference,
 )
 from qgpt_jax.run_state import RunCheckpoints
+from qgpt_jax.storage import ensure_writable
 from qgpt_jax.study import (
     DEFAULT_MARGIN,
     conclusion,
@@ -53,18 +53,6 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds:
         raise ConfigError("--seeds needs at least one integer")
     return list(dict.fromkeys(seeds))
-
-
-def ensure_writable(out: Path) -> None:
-    """Fail before training, not after, when the output folder cannot be written."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-check-"):
-            pass
-    except OSError as exc:
-        raise QGPTError(
-            f"cannot write to output folder {out} ({exc.strerror}); choose another with --out"
-        ) from None
 
 
 def sampled_tokens(mc: ModelConfig, tc: TrainConfig) -> int:
@@ -208,13 +196,12 @@ def compare(
     if ckpt_every is not None and ckpt_every < 1:
         raise ConfigError(f"--ckpt-every must be a positive number of steps, got {ckpt_every}")
     out = Path(out)
-    main = is_main_process()
     if not resume and not force and (out / "results.json").exists():
         raise ConfigError(
             f"{out} already holds a report; continue it with --resume {out}, replace it with "
             f"--force, or choose another --out"
         )
-    if main:
+    if is_main_process():
         ensure_writable(out)
     earlier = load_results(out).get("runs", []) if resume else []
     done = {
@@ -222,7 +209,61 @@ def compare(
         for r in earlier
         if r.get("status", "done") == "done"  # reports before schema 2 hold finished runs only
     }
-    results = {
+    engine = {
+        "seeds_in_parallel": seeds_in_parallel,
+        "mesh": dict(mesh.shape) if mesh is not None else None,
+        "processes": jax.process_count(),
+        "ckpt_every": ckpt_every,
+    }
+    results = new_results(preset, models, seeds, margin, mc, tc, engine, sample_tokens)
+    results["quantum_resources"] = {
+        model: quantum_resources(config, tc, dataset)
+        for model, config in configs.items()
+        if config.is_quantum
+    }
+    session = _Session(out, results, tc, models, seeds, log)
+    session.write("running")
+    try:
+        for (model, config), group in itertools.product(configs.items(), groups):
+            if all((model, seed) in done for seed in group):
+                results["runs"] += [done[(model, seed)] for seed in group]
+                log(f"{model} seeds {group}: done in the earlier run, not retrained")
+                continue
+            trained = session.train(
+                model,
+                config,
+                group,
+                dataset,
+                mesh=mesh,
+                progress=progress,
+                profile_dir=profile_dir,
+                checkpoints=(
+                    RunCheckpoints(run_state_dir(out, path_name(model), group), keep_checkpoints)
+                    if ckpt_every or resume
+                    else None
+                ),
+                ckpt_every=ckpt_every,
+                resume=resume,
+            )
+            for result in trained:
+                session.record(
+                    model, config, group, result, dataset, sample_tokens, tensorboard_dir
+                )
+            release_compiled()
+            session.write("running")
+    except KeyboardInterrupt:
+        session.write("interrupted")
+        raise
+    except QGPTError:
+        session.write("failed")
+        raise
+    session.write("done")
+    return results
+
+
+def new_results(preset, models, seeds, margin, mc, tc, engine: dict, sample_tokens: int) -> dict:
+    """A ``results.json`` with its configuration and no runs yet."""
+    return {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "status": "running",
         "config": {
@@ -233,98 +274,73 @@ def compare(
             "model": {k: v for k, v in mc.architecture().items() if k != "attention"},
             "quantum_device": mc.quantum_device.to_dict(),
             "train": {k: v for k, v in tc.to_dict().items() if k != "seed"},
-            "engine": {
-                "seeds_in_parallel": seeds_in_parallel,
-                "mesh": dict(mesh.shape) if mesh is not None else None,
-                "processes": jax.process_count(),
-                "ckpt_every": ckpt_every,
-            },
+            "engine": engine,
             "sample": {"prompt": SAMPLE_PROMPT, "new_tokens": sample_tokens, "decoding": "greedy"},
         },
         "environment": environment(),
         "runs": [],
-        "quantum_resources": {
-            model: quantum_resources(config, tc, dataset)
-            for model, config in configs.items()
-            if config.is_quantum
-        },
     }
 
-    def write(status: str) -> None:
-        if not main:
-            return
-        order = {(m, s): i for i, (m, s) in enumerate(itertools.product(models, seeds))}
-        results["runs"].sort(key=lambda r: order.get((r["model"], r["seed"]), len(order)))
-        results["status"] = status
-        write_report(out, results, tc)
 
-    write("running")
-    try:
-        for (model, config), group in itertools.product(configs.items(), groups):
-            if all((model, seed) in done for seed in group):
-                results["runs"] += [done[(model, seed)] for seed in group]
-                log(f"{model} seeds {group}: done in the earlier run, not retrained")
-                continue
-            label = f"{path_name(model)}-seeds{'-'.join(map(str, group))}"
-            checkpoints = (
-                RunCheckpoints(run_state_dir(out, path_name(model), group), keep_checkpoints)
-                if ckpt_every or resume
-                else None
+class _Session:
+    """One compare run's output folder: what it trains next, records and writes."""
+
+    def __init__(self, out: Path, results: dict, tc: TrainConfig, models, seeds, log):
+        self.out, self.results, self.tc, self.log = out, results, tc, log
+        self.order = {(m, s): i for i, (m, s) in enumerate(itertools.product(models, seeds))}
+        self.main = is_main_process()
+
+    def write(self, status: str) -> None:
+        if not self.main:
+            return
+        self.results["runs"].sort(
+            key=lambda r: self.order.get((r["model"], r["seed"]), len(self.order))
+        )
+        self.results["status"] = status
+        write_report(self.out, self.results, self.tc)
+
+    def train(self, model, config, group, dataset, *, profile_dir, checkpoints, **engine):
+        """``group``'s seeds of ``model`` trained as one program (a diverged run is recorded as
+        failed before its error goes on)."""
+        label = f"{path_name(model)}-seeds{'-'.join(map(str, group))}"
+        try:
+            return train_seeds(
+                config,
+                self.tc,
+                group,
+                dataset,
+                profile_dir=os.path.join(profile_dir, label) if profile_dir else None,
+                description=f"{model} seed{'s' * (len(group) > 1)} {','.join(map(str, group))}",
+                checkpoints=checkpoints,
+                **engine,
             )
-            try:
-                trained = train_seeds(
-                    config,
-                    tc,
-                    group,
-                    dataset,
-                    mesh=mesh,
-                    progress=progress,
-                    profile_dir=os.path.join(profile_dir, label) if profile_dir else None,
-                    description=f"{model} seed{'s' * (len(group) > 1)} {','.join(map(str, group))}",
-                    checkpoints=checkpoints,
-                    ckpt_every=ckpt_every,
-                    resume=resume,
-                )
-            except NonFiniteLossError as exc:
-                results["runs"] += [
-                    run_entry(model, config, tc, r, status="failed") for r in exc.partial or []
-                ]
-                raise
-            finally:
-                if checkpoints is not None:
-                    checkpoints.close()
-            for result in trained:
-                if main:
-                    run = finish_run(
-                        model,
-                        config,
-                        tc,
-                        result,
-                        dataset.tokenizer,
-                        out / "checkpoints" / f"{path_name(model)}-seed{result.seed}",
-                        sample_tokens,
-                    )
-                else:
-                    run = run_entry(model, config, tc, result)
-                results["runs"].append(run)
-                if tensorboard_dir and main:
-                    write_tensorboard_run(tensorboard_dir, run)
-                log(
-                    f"{model} seed {result.seed}: train {run['train_loss']:.4f}  val "
-                    f"{run['val_loss']:.4f}  {run['tokens_per_s'] or 0:,.0f} tokens/s "
-                    f"({len(group)} seed(s) together: {run['tokens_per_s_all_seeds'] or 0:,.0f})"
-                    f"  compile {run['compile_s']:.1f}s ({run['compile_cache']})"
-                )
-            release_compiled()
-            write("running")
-    except KeyboardInterrupt:
-        write("interrupted")
-        raise
-    except QGPTError:
-        write("failed")
-        raise
-    write("done")
-    return results
+        except NonFiniteLossError as exc:
+            self.results["runs"] += [
+                run_entry(model, config, self.tc, r, status="failed") for r in exc.partial or []
+            ]
+            raise
+        finally:
+            if checkpoints is not None:
+                checkpoints.close()
+
+    def record(self, model, config, group, result, dataset, sample_tokens, tensorboard_dir):
+        """A trained seed's run record (its checkpoint and sample on the main process)."""
+        if self.main:
+            checkpoint_dir = self.out / "checkpoints" / f"{path_name(model)}-seed{result.seed}"
+            run = finish_run(
+                model, config, self.tc, result, dataset.tokenizer, checkpoint_dir, sample_tokens
+            )
+        else:
+            run = run_entry(model, config, self.tc, result)
+        self.results["runs"].append(run)
+        if tensorboard_dir and self.main:
+            write_tensorboard_run(tensorboard_dir, run)
+        self.log(
+            f"{model} seed {result.seed}: train {run['train_loss']:.4f}  val "
+            f"{run['val_loss']:.4f}  {run['tokens_per_s'] or 0:,.0f} tokens/s "
+            f"({len(group)} seed(s) together: {run['tokens_per_s_all_seeds'] or 0:,.0f})"
+            f"  compile {run['compile_s']:.1f}s ({run['compile_cache']})"
+        )
 
 
 def write_report(out: Path, results: dict, tc: TrainConfig) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import numpy as np
 import platformdirs
 
 from qgpt_jax.errors import DataError
+from qgpt_jax.storage import atomic_write_bytes
 
 CORPUS_URL = (
     "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
@@ -33,20 +33,6 @@ TRAIN_FRACTION = 0.9
 
 def cache_path() -> Path:
     return Path(platformdirs.user_cache_dir("qgpt-jax")) / CORPUS_FILENAME
-
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` so that readers see the old file or the whole new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def download_corpus(destination: Path, url: str = CORPUS_URL, timeout: float = 30.0) -> Path:

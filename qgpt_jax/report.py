@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
-from qgpt_jax.data import atomic_write_bytes
+from qgpt_jax.storage import atomic_write_bytes
 
 PACKAGES = (
     "jax",

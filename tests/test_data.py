@@ -19,7 +19,6 @@ from qgpt_jax.data import (
     CORPUS_SHA256,
     ENV_VAR,
     CharTokenizer,
-    atomic_write_bytes,
     download_corpus,
     get_batch,
     load_dataset,
@@ -27,6 +26,7 @@ from qgpt_jax.data import (
     resolve_corpus,
 )
 from qgpt_jax.errors import DataError
+from qgpt_jax.storage import atomic_write_bytes
 
 # --- tokenizer -----------------------------------------------------------------------------------
 
@@ -306,28 +306,3 @@ def test_too_short_for_the_block_size(tmp_path):
     assert load_dataset(path, block_size=8).n_train == 270
     with pytest.raises(DataError, match="block_size 64"):
         load_dataset(path, block_size=64)
-
-
-# --- atomic writes -------------------------------------------------------------------------------
-
-
-def test_atomic_write_creates_and_overwrites_without_temp_files(tmp_path):
-    target = tmp_path / "sub" / "file.bin"
-    atomic_write_bytes(target, b"first")
-    atomic_write_bytes(target, b"second")
-    assert target.read_bytes() == b"second"
-    assert [p.name for p in target.parent.iterdir()] == ["file.bin"]
-
-
-def test_atomic_write_failure_keeps_the_old_file(tmp_path, monkeypatch):
-    target = tmp_path / "file.bin"
-    atomic_write_bytes(target, b"old")
-
-    def broken_replace(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
-        atomic_write_bytes(target, b"new")
-    assert target.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]
