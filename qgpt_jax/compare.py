@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -14,7 +15,7 @@ from qgpt_jax.checkpoint import save_checkpoint
 from qgpt_jax.config import LEGACY_NAMES, ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
 from qgpt_jax.engine import release_compiled, run_state_dir, train_seeds
-from qgpt_jax.errors import ConfigError, NonFiniteLossError, QGPTError
+from qgpt_jax.errors import CheckpointError, ConfigError, NonFiniteLossError, QGPTError
 from qgpt_jax.generate import generate
 from qgpt_jax.parallel import MeshSpec, check_fits, is_main_process
 from qgpt_jax.quantum.devices import executor_scope
@@ -26,7 +27,7 @@ from qgpt_jax.report import (
     sample_difference,
 )
 from qgpt_jax.run_state import RunCheckpoints
-from qgpt_jax.storage import ensure_writable
+from qgpt_jax.storage import StorageError, exclusive_use
 from qgpt_jax.study import (
     DEFAULT_MARGIN,
     conclusion,
@@ -146,6 +147,11 @@ def load_results(out: Path) -> dict:
         raise ConfigError(f"{path} is not a readable results file ({exc}); cannot resume") from None
     if not isinstance(results, dict) or not isinstance(results.get("config"), dict):
         raise ConfigError(f"{path} is not a qgpt-jax results file; cannot resume")
+    if results.get("schema_version", 1) > RESULTS_SCHEMA_VERSION:
+        raise ConfigError(
+            f"{path} was written by a newer qgpt-jax (results schema {results['schema_version']}, "
+            f"this version reads up to {RESULTS_SCHEMA_VERSION}); resume it with that version"
+        )
     for run in results.get("runs", []):  # model names from before the rename
         run["model"] = LEGACY_NAMES.get(run["model"], run["model"])
     return results
@@ -196,69 +202,78 @@ def compare(
     if ckpt_every is not None and ckpt_every < 1:
         raise ConfigError(f"--ckpt-every must be a positive number of steps, got {ckpt_every}")
     out = Path(out)
-    if not resume and not force and (out / "results.json").exists():
-        raise ConfigError(
-            f"{out} already holds a report; continue it with --resume {out}, replace it with "
-            f"--force, or choose another --out"
-        )
-    if is_main_process():
-        ensure_writable(out)
-    earlier = load_results(out).get("runs", []) if resume else []
-    done = {
-        (r["model"], r["seed"]): r
-        for r in earlier
-        if r.get("status", "done") == "done"  # reports before schema 2 hold finished runs only
-    }
-    engine = {
-        "seeds_in_parallel": seeds_in_parallel,
-        "mesh": dict(mesh.shape) if mesh is not None else None,
-        "processes": jax.process_count(),
-        "ckpt_every": ckpt_every,
-    }
-    results = new_results(preset, models, seeds, margin, mc, tc, engine, sample_tokens)
-    results["quantum_resources"] = {
-        model: quantum_resources(config, tc, dataset)
-        for model, config in configs.items()
-        if config.is_quantum
-    }
-    session = _Session(out, results, tc, models, seeds, log)
-    session.write("running")
-    try:
-        for (model, config), group in itertools.product(configs.items(), groups):
-            if all((model, seed) in done for seed in group):
-                results["runs"] += [done[(model, seed)] for seed in group]
-                log(f"{model} seeds {group}: done in the earlier run, not retrained")
-                continue
-            trained = session.train(
-                model,
-                config,
-                group,
-                dataset,
-                mesh=mesh,
-                progress=progress,
-                profile_dir=profile_dir,
-                checkpoints=(
-                    RunCheckpoints(run_state_dir(out, path_name(model), group), keep_checkpoints)
-                    if ckpt_every or resume
-                    else None
-                ),
-                ckpt_every=ckpt_every,
-                resume=resume,
+    # One run per output folder, held for this run's life (the kernel releases it on a kill).
+    with exclusive_use(out) if is_main_process() else contextlib.nullcontext():
+        if not resume and not force and (out / "results.json").exists():
+            raise ConfigError(
+                f"{out} already holds a report; continue it with --resume {out}, replace it with "
+                f"--force, or choose another --out"
             )
-            for result in trained:
-                session.record(
-                    model, config, group, result, dataset, sample_tokens, tensorboard_dir
+        earlier = load_results(out).get("runs", []) if resume else []
+        done = {
+            (r["model"], r["seed"]): r
+            for r in earlier
+            if r.get("status", "done") == "done"  # reports before schema 2 hold finished runs only
+        }
+        engine = {
+            "seeds_in_parallel": seeds_in_parallel,
+            "mesh": dict(mesh.shape) if mesh is not None else None,
+            "processes": jax.process_count(),
+            "ckpt_every": ckpt_every,
+        }
+        results = new_results(preset, models, seeds, margin, mc, tc, engine, sample_tokens)
+        results["quantum_resources"] = {
+            model: quantum_resources(config, tc, dataset)
+            for model, config in configs.items()
+            if config.is_quantum
+        }
+        # Runs done before stay in every rewrite of the report, from the first on.
+        results["runs"] = list(done.values())
+        session = _Session(out, results, tc, models, seeds, log)
+        try:
+            if not resume:  # a resumed report is rewritten once there is something new in it
+                session.write("running")
+            for (model, config), group in itertools.product(configs.items(), groups):
+                if all((model, seed) in done for seed in group):
+                    log(f"{model} seeds {group}: done in the earlier run, not retrained")
+                    continue
+                trained = session.train(
+                    model,
+                    config,
+                    group,
+                    dataset,
+                    mesh=mesh,
+                    progress=progress,
+                    profile_dir=profile_dir,
+                    checkpoints=(
+                        RunCheckpoints(
+                            run_state_dir(out, path_name(model), group), keep_checkpoints
+                        )
+                        if ckpt_every or resume
+                        else None
+                    ),
+                    ckpt_every=ckpt_every,
+                    resume=resume,
                 )
-            release_compiled()
-            session.write("running")
-    except KeyboardInterrupt:
-        session.write("interrupted")
-        raise
-    except QGPTError:
-        session.write("failed")
-        raise
-    session.write("done")
-    return results
+                for result in trained:
+                    session.record(
+                        model, config, group, result, dataset, sample_tokens, tensorboard_dir
+                    )
+                release_compiled()
+                session.write("running")
+        except KeyboardInterrupt:
+            session.write("interrupted")
+            raise
+        except StorageError as exc:  # a full disk: what is on it stays, resumable once freed
+            session.write("failed", best_effort=True)
+            raise StorageError(f"{exc}, then continue with --resume {out}") from None
+        except CheckpointError:  # nothing new was trained: the report stays as it was
+            raise
+        except QGPTError:
+            session.write("failed")
+            raise
+        session.write("done")
+        return results
 
 
 def new_results(preset, models, seeds, margin, mc, tc, engine: dict, sample_tokens: int) -> dict:
@@ -290,14 +305,20 @@ class _Session:
         self.order = {(m, s): i for i, (m, s) in enumerate(itertools.product(models, seeds))}
         self.main = is_main_process()
 
-    def write(self, status: str) -> None:
+    def write(self, status: str, best_effort: bool = False) -> None:
+        """The report as it stands (``best_effort``: a failed write is left to the error that
+        is already on its way)."""
         if not self.main:
             return
         self.results["runs"].sort(
             key=lambda r: self.order.get((r["model"], r["seed"]), len(self.order))
         )
         self.results["status"] = status
-        write_report(self.out, self.results, self.tc)
+        try:
+            write_report(self.out, self.results, self.tc)
+        except StorageError:
+            if not best_effort:
+                raise
 
     def train(self, model, config, group, dataset, *, profile_dir, checkpoints, **engine):
         """``group``'s seeds of ``model`` trained as one program (a diverged run is recorded as

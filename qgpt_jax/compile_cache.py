@@ -5,18 +5,32 @@ cache, the second compilation is read from disk (measured on a 2-core CPU: 6.3 s
 classical train chunk). The cache lives in the user's cache folder; ``--compile-cache DIR`` or
 ``$QGPT_COMPILE_CACHE`` moves it, and the value ``off`` disables it. Programs that call back into
 Python (host quantum devices) cannot be cached by JAX and are compiled every run.
+
+A damaged cache (entries truncated or overwritten, as after a crash or a full disk) never changes
+a result: JAX ignores an entry it cannot read and compiles the program again. It warns once per
+entry; here that becomes one line per process naming the folder and the fix. A folder that
+cannot be written is said once too, and the run compiles without the cache.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import tempfile
+import warnings
 from pathlib import Path
 
 import platformdirs
 
 ENV_VAR = "QGPT_COMPILE_CACHE"
 OFF = "off"
+JAX_CACHE_PROBLEMS = {
+    "Error reading persistent compilation cache entry": "damaged entries, which were ignored "
+    "and compiled again",
+    "Error writing persistent compilation cache entry": "entries that could not be written",
+}
+"""The start of JAX's warning for each kind of cache problem, and what it means for a run."""
 
 
 def default_location() -> Path:
@@ -41,11 +55,53 @@ def enable(location: str | None = None) -> Path | None:
     if folder is None:
         jax.config.update("jax_compilation_cache_dir", None)
         return None
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        print(
+            f"note: the compilation cache {folder} cannot be written ({exc.strerror}); compiling "
+            f"without it (choose another folder with --compile-cache or ${ENV_VAR})",
+            file=sys.stderr,
+        )
+        jax.config.update("jax_compilation_cache_dir", None)
+        return None
+    _ProblemsOnce.install(folder)
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     return folder
+
+
+class _ProblemsOnce:
+    """``warnings.showwarning`` that says each kind of cache problem once, in one line, and
+    passes every other warning on unchanged."""
+
+    def __init__(self, show):
+        self.show, self.folder, self.said = show, None, set()
+
+    @classmethod
+    def install(cls, folder: Path) -> None:
+        if not isinstance(warnings.showwarning, cls):
+            warnings.showwarning = cls(warnings.showwarning)
+        warnings.showwarning.folder = folder
+
+    def __call__(self, message, category, filename, lineno, file=None, line=None):
+        text = str(message)
+        problem = next(
+            (p for start, p in JAX_CACHE_PROBLEMS.items() if text.startswith(start)), None
+        )
+        if problem is None:
+            return self.show(message, category, filename, lineno, file, line)
+        if problem not in self.said:
+            self.said.add(problem)
+            print(
+                f"note: the compilation cache {self.folder} has {problem}; results are not "
+                f"affected (delete the folder to rebuild it, or pass --compile-cache off)",
+                file=sys.stderr,
+            )
+        return None
 
 
 def cache_entries() -> int | None:

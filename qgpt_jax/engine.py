@@ -327,9 +327,7 @@ def train(mc: ModelConfig, tc: TrainConfig, dataset: Dataset, **kwargs) -> Train
     return train_seeds(mc, tc, [tc.seed], dataset, **kwargs)[0]
 
 
-def compile_counting_cache(
-    trainer: Trainer, bypass: bool = False, **parts
-) -> tuple[float, str]:
+def compile_counting_cache(trainer: Trainer, bypass: bool = False, **parts) -> tuple[float, str]:
     """``trainer.compile(**parts)``: its seconds, and whether the persistent compilation cache
     served it (a compilation that adds no cache entry was read from it). ``bypass`` compiles
     without the cache: a profile reads the op names of the program, which the cache does not
@@ -386,15 +384,18 @@ class _RunLoop:
         }
 
     def restore(self, checkpoints) -> None:
-        saved_step, record = checkpoints.record()
-        for key, value in self.identity().items():
-            if record[key] != value:
-                raise CheckpointError(
-                    f"run checkpoint in {checkpoints.directory} was written with another {key} "
-                    f"than this run's (another corpus, seeds or configuration); resume with the "
-                    f"same ones or start afresh"
-                )
-        self.state = checkpoints.restore(self.state, saved_step)
+        """Continue from the newest whole checkpoint that this run wrote."""
+
+        def same_run(record: dict) -> None:
+            for key, value in self.identity().items():
+                if record.get(key) != value:
+                    raise CheckpointError(
+                        f"run checkpoint in {checkpoints.directory} was written with another "
+                        f"{key} than this run's (another corpus, seeds or configuration); resume "
+                        f"with the same ones or start afresh"
+                    )
+
+        _, record, self.state = checkpoints.restore_newest(self.state, same_run)
         self.step = self.resumed_from = record["step"]
         self.step_losses, self.evals = record["step_losses"], record["evals"]
         self.train_s, self.forwards = record["train_s"], record["forwards"]

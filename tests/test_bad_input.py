@@ -18,6 +18,7 @@ import pytest
 from experiments import compare as compare_cli
 from experiments import evaluate_components as evaluate_cli
 from experiments import generate as generate_cli
+from qgpt_jax.storage import LOCK_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,7 +35,10 @@ def earlier(tmp_path_factory, corpus_path):
 
 
 def snapshot(folder: Path) -> dict:
-    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file's bytes, but the run lock's (each run names itself in it)."""
+    return {
+        p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != LOCK_NAME
+    }
 
 
 def write(path: Path, payload: bytes) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 
@@ -17,6 +18,7 @@ from qgpt_jax.config import ModelConfig
 from qgpt_jax.data import CharTokenizer
 from qgpt_jax.errors import CheckpointError
 from qgpt_jax.model import forward, init
+from qgpt_jax.storage import StorageError
 
 
 @pytest.fixture(scope="module")
@@ -184,10 +186,10 @@ def test_save_is_atomic(tmp_path, saved_model, monkeypatch):
     # A write that fails halfway leaves the previous checkpoint whole and no temporary file.
 
     def broken_replace(src, dst):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StorageError, match="no space left on the device"):
         save_checkpoint(tmp_path, config, params, tokenizer)
     monkeypatch.undo()
     assert os.listdir(tmp_path) == [FILENAME]

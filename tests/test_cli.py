@@ -24,6 +24,7 @@ from qgpt_jax.checkpoint import load_checkpoint, load_metadata
 from qgpt_jax.engine import train_seeds
 from qgpt_jax.generate import generate
 from qgpt_jax.model import count_params, init
+from qgpt_jax.storage import LOCK_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_FIELDS = {"model", "seed", "params", "iters", "train_loss", "val_loss", "tokens_per_s",
@@ -68,6 +69,7 @@ def test_compare_writes_the_report_files(comparison):
         "results.md", "results.json", "loss_curves.png", "loss_vs_params.png", "throughput.png",
         *(f"checkpoints/{m}-seed{s}/checkpoint.msgpack"
           for m in ("classical", "enhance") for s in (0, 1)),
+        LOCK_NAME,  # the run's lock on the folder, left for the next run to take
     }  # and no leftover temporary files
     assert (out / "loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"report: {out / 'results.md'}" in stdout
