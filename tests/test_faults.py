@@ -95,19 +95,20 @@ def finish(out: Path, corpus) -> None:
 
 # --- kills at any moment ------------------------------------------------------------------------
 
-KILL_POINTS = 5
+PHASES = ("time", "in-checkpoint", "report")
+KILL_POINTS = 2 * len(PHASES)
 
 
 def test_kills_at_random_moments_resume_to_the_uninterrupted_result(
     tmp_path, corpus_path, uninterrupted
 ):
-    """Seeded random kill points, each in the run that the previous kill's resume started: at a
-    random moment, inside a run checkpoint's write, or at a report write."""
+    """Seeded random kill points, each in the run that the previous kill's resume started, two in
+    each phase (in a drawn order): at a random moment, inside a run checkpoint's write (the n-th,
+    a random delay into it), at a report write (the n-th)."""
     draw = random.Random(19)
     out = tmp_path / "run"
-    landed = {"time": 0, "in-checkpoint": 0, "report": 0}
-    for _ in range(KILL_POINTS):
-        where = draw.choice(sorted(landed))
+    landed = dict.fromkeys(PHASES, 0)
+    for where in draw.sample(PHASES * 2, KILL_POINTS):
         resuming = (out / "results.json").exists()
         args = ["--resume", str(out)] if resuming else [*RUN, "--out", str(out)]
         if where == "time":
