@@ -53,9 +53,9 @@ def measure_matmul_peak(size: int | None = None, repeats: int = 5) -> dict:
 def _time_circuit_call(executor, kind, n_qubits: int, n_bindings: int) -> tuple[float, int]:
     """Seconds and circuit executions of one jitted forward-and-gradient call on ``n_bindings``
     bindings, the gradient taken with respect to what the kind differentiates."""
-    inputs = kind.circuit.inputs_per_qubit * n_qubits
+    inputs = kind.circuit.n_inputs(n_qubits)
     angles = jnp.linspace(-1.0, 1.0, n_bindings * inputs).reshape(n_bindings, inputs)
-    weights = jnp.full((3 * n_qubits,), 0.1)
+    weights = jnp.full((kind.circuit.n_weights(n_qubits),), 0.1)
     argnums = (0, 1) if kind.input_gradients else (1,)
 
     def loss(a, w):

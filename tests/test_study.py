@@ -37,9 +37,10 @@ def test_classical_matched_expands_to_one_control_per_quantum_kind():
     assert parse_models("classical-matched:kernel") == ["classical-matched:kernel"]
     assert parse_models("study") == [
         "classical", "classical-matched:enhance", "classical-matched:qsann",
-        "classical-matched:kernel", "classical-matched:qkv", "classical-matched:qasa", "enhance",
-        "enhance-surrogate", "qsann", "qsann-surrogate", "kernel", "kernel-surrogate", "qkv",
-        "qkv-surrogate", "qasa", "qasa-surrogate",
+        "classical-matched:kernel", "classical-matched:qkv", "classical-matched:qasa",
+        "classical-matched:orthogonal", "enhance", "enhance-surrogate", "qsann", "qsann-surrogate",
+        "kernel", "kernel-surrogate", "qkv", "qkv-surrogate", "qasa", "qasa-surrogate",
+        "orthogonal", "orthogonal-surrogate",
     ]
     with pytest.raises(ConfigError, match="sized to a quantum kind"):
         parse_models("classical,classical-matched")

@@ -12,7 +12,7 @@ import importlib
 
 from qgpt_jax.attention.base import SURROGATE_SUFFIX, AttentionKind
 
-KIND_MODULES = ("classical", "original", "enhance", "qsann", "kernel", "qkv", "qasa")
+KIND_MODULES = ("classical", "original", "enhance", "qsann", "kernel", "qkv", "qasa", "orthogonal")
 
 
 def _registry() -> dict[str, AttentionKind]:

@@ -45,6 +45,10 @@ class AttentionKind:
     switch (``None``: it has none)."""
     surrogate_of: str | None = None
     """For a classical surrogate, the quantum kind it stands in for."""
+    same_surrogate_params: bool = True
+    """Whether the surrogate has the very parameters of the quantum head (product-state stand-ins
+    do); ``False`` where it is a differently parametrised classical model (orthogonal's
+    unconstrained matrices)."""
 
     @property
     def runs_circuits(self) -> bool:

@@ -27,7 +27,7 @@ from jax.custom_derivatives import SymbolicZero
 
 from qgpt_jax.errors import QuantumExecutionError
 from qgpt_jax.profiling import HOST_PREFIX
-from qgpt_jax.quantum.circuits import ATTENTION, Circuit, n_circuit_weights
+from qgpt_jax.quantum.circuits import ATTENTION, Circuit
 
 QISKIT_GATES = {
     "Hadamard": "h",
@@ -36,6 +36,8 @@ QISKIT_GATES = {
     "RY": "ry",
     "RZ": "rz",
     "CNOT": "cx",
+    "CZ": "cz",
+    "PauliX": "x",
 }
 """PennyLane operation -> qiskit gate, for every gate the attention circuit may use."""
 
@@ -379,9 +381,9 @@ class BatchedAerCircuit:
         self._programs: dict[tuple, _Program] = {}
         self._jobs = 0  # sampling seeds: job k of an executor samples with seed k, so runs repeat
         # One binding through the whole path, so a broken setup fails here, outside JAX.
-        inputs = np.zeros((1, circuit.inputs_per_qubit * n_qubits))
+        inputs = np.zeros((1, circuit.n_inputs(n_qubits)))
         gates, params = record_circuit(
-            inputs, np.zeros(n_circuit_weights(n_qubits)), n_qubits, circuit
+            inputs, np.zeros(circuit.n_weights(n_qubits)), n_qubits, circuit
         )
         self.run(self.program(gates, params), np.zeros((1, len(params))))
         self.executions = self._jobs = 0

@@ -226,9 +226,7 @@ def angle_encoded_state(inputs, n_qubits: int):
         if state is None:
             state = qubit
         else:
-            state = (state[..., :, None] * qubit[..., None, :]).reshape(
-                *qubit.shape[:-1], -1
-            )
+            state = (state[..., :, None] * qubit[..., None, :]).reshape(*qubit.shape[:-1], -1)
     return state
 
 
@@ -237,6 +235,151 @@ def angle_encoding_compact(inputs, weights, n_qubits: int) -> None:
     wires = range(n_qubits)
     qml.StatePrep(angle_encoded_state(inputs, n_qubits), wires=wires)
     qml.QubitUnitary(ansatz_matrix(weights, n_qubits), wires=wires)
+
+
+# Unary (Hamming-weight-one) circuits of the orthogonal kind (Cherrat et al., "Quantum Vision
+# Transformers", 2024). A vector x of n features is the state sum_i x_i |e_i>, e_i having only
+# qubit i set; RBS gates rotate pairs of these states, so every circuit below acts on them as an
+# n x n orthogonal matrix.
+
+
+def rbs(theta, a: int, b: int) -> None:
+    """The reconfigurable beam splitter: the Givens rotation e_a -> cos(theta) e_a + sin(theta)
+    e_b, e_b -> cos(theta) e_b - sin(theta) e_a (|00> and |11> unchanged), in H, CZ and RY gates
+    that every device runs (the CZs transpile to two CX)."""
+    qml.Hadamard(wires=a)
+    qml.Hadamard(wires=b)
+    qml.CZ(wires=[a, b])
+    qml.RY(theta, wires=a)
+    qml.RY(-theta, wires=b)
+    qml.CZ(wires=[a, b])
+    qml.Hadamard(wires=a)
+    qml.Hadamard(wires=b)
+
+
+def n_rbs_angles(n_qubits: int) -> int:
+    """Angles of one orthogonal layer: a pyramid of n (n - 1) / 2 RBS gates."""
+    return n_qubits * (n_qubits - 1) // 2
+
+
+def pyramid_pairs(n_qubits: int) -> list[tuple[int, int]]:
+    """The neighbouring pairs of the pyramid, in order: n (n - 1) / 2 Givens rotations that reach
+    every n x n rotation (column c's entries below the diagonal cleared from the bottom), and that
+    the transpiler packs into 2n - 3 layers."""
+    return [(a, a + 1) for c in range(n_qubits - 1) for a in range(n_qubits - 2, c - 1, -1)]
+
+
+def loader_angles(x):
+    """Angles (..., n - 1) of the ladder loader that prepares the unit vector ``x`` (..., n):
+    x_0 = cos a_0, x_1 = sin a_0 cos a_1, ..., x_(n-1) = sin a_0 ... sin a_(n-2)."""
+    n = x.shape[-1]
+    # the norm of x_k, ..., x_(n-1) for every k
+    tails = qml.math.sqrt(qml.math.cumsum(x[..., ::-1] ** 2, axis=-1)[..., ::-1] + 1e-12)
+    first = [qml.math.arctan2(tails[..., k + 1], x[..., k]) for k in range(n - 2)]
+    last = qml.math.arctan2(x[..., n - 1], x[..., n - 2])  # the sign of the last entry
+    return qml.math.stack([*first, last], axis=-1)
+
+
+def load_unary(angles, n_qubits: int) -> None:
+    """|e_0> -> the unary state of the vector whose loader angles are ``angles`` (..., n - 1)."""
+    for k in range(n_qubits - 1):
+        rbs(angles[..., k], k, k + 1)
+
+
+def unload_unary(angles, n_qubits: int) -> None:
+    """The inverse of ``load_unary``: the unary state of that vector -> |e_0>."""
+    for k in reversed(range(n_qubits - 1)):
+        rbs(-angles[..., k], k, k + 1)
+
+
+def orthogonal_layer(weights, n_qubits: int) -> None:
+    for angle, (a, b) in zip(range(n_rbs_angles(n_qubits)), pyramid_pairs(n_qubits), strict=True):
+        rbs(weights[..., angle], a, b)
+
+
+def givens(matrix, angle, a: int, b: int):
+    """``matrix`` (n, n) after the rotation of rows a, b by ``angle`` (what ``rbs`` does)."""
+    c, s = qml.math.cos(angle), qml.math.sin(angle)
+    ra, rb = matrix[a], matrix[b]
+    rows = [matrix[i] for i in range(matrix.shape[0])]
+    rows[a], rows[b] = c * ra - s * rb, s * ra + c * rb
+    return qml.math.stack(rows)
+
+
+def orthogonal_matrix(weights, n_qubits: int):
+    """The n x n orthogonal matrix that ``orthogonal_layer(weights)`` applies to unary states."""
+    matrix = qml.math.eye(n_qubits, like=weights)
+    for angle, (a, b) in enumerate(pyramid_pairs(n_qubits)):
+        matrix = givens(matrix, weights[..., angle], a, b)
+    return matrix
+
+
+def loaded_vector(angles):
+    """The unit vector (..., n) that ``load_unary(angles)`` prepares."""
+    sines = qml.math.cumprod(qml.math.sin(angles), axis=-1)  # (..., n - 1)
+    ones = qml.math.ones_like(angles[..., :1])
+    before = qml.math.concatenate([ones, sines], axis=-1)  # prod_{k<i} sin a_k
+    cosines = qml.math.concatenate([qml.math.cos(angles), ones], axis=-1)
+    return before * cosines
+
+
+def unary_state(vector, n_qubits: int, flip_first: bool = False):
+    """The 2^n state (wire 0 the most significant) of ``sum_i vector_i |e_i>``, after an X on
+    wire 0 if ``flip_first``."""
+    index = [
+        2 ** (n_qubits - 1 - i) ^ (2 ** (n_qubits - 1) if flip_first else 0)
+        for i in range(n_qubits)
+    ]
+    table = np.zeros((n_qubits, 2**n_qubits), np.float32)
+    table[np.arange(n_qubits), index] = 1.0
+    return qml.math.cast(qml.math.tensordot(vector, table, axes=[[-1], [0]]), "complex64")
+
+
+def orthogonal_overlap_gates(inputs, weights, n_qubits: int) -> None:
+    """Load k, apply the orthogonal layer, unload q, for ``inputs`` = (q angles, k angles) of
+    shape (..., 2 (n - 1)): P(|0...0>) = (q^T W k)^2 for the unit vectors q and k."""
+    q, k = inputs[..., : n_qubits - 1], inputs[..., n_qubits - 1 :]
+    qml.PauliX(wires=0)
+    load_unary(k, n_qubits)
+    orthogonal_layer(weights, n_qubits)
+    unload_unary(q, n_qubits)
+    qml.PauliX(wires=0)
+
+
+def orthogonal_overlap_compact(inputs, weights, n_qubits: int) -> None:
+    """``orthogonal_overlap_gates`` as one state preparation: the unary vector L(q)^T W k."""
+    q, k = inputs[..., : n_qubits - 1], inputs[..., n_qubits - 1 :]
+    transformed = qml.math.einsum(
+        "ij,...j->...i", orthogonal_matrix(weights, n_qubits), loaded_vector(k)
+    )
+    unloaded = transformed
+    for step in reversed(range(n_qubits - 1)):  # unload_unary, one Givens rotation at a time
+        unloaded = _rotate(unloaded, -q[..., step], step, step + 1)
+    qml.StatePrep(unary_state(unloaded, n_qubits, flip_first=True), wires=range(n_qubits))
+
+
+def _rotate(vector, angle, a: int, b: int):
+    """``vector`` (..., n) after the Givens rotation of entries a, b by ``angle``."""
+    c, s = qml.math.cos(angle), qml.math.sin(angle)
+    entries = [vector[..., i] for i in range(vector.shape[-1])]
+    entries[a], entries[b] = c * entries[a] - s * entries[b], s * entries[a] + c * entries[b]
+    return qml.math.stack(entries, axis=-1)
+
+
+def orthogonal_value_gates(inputs, weights, n_qubits: int) -> None:
+    """Load v (``inputs``, its n - 1 loader angles) and apply the orthogonal layer: <Z_i> =
+    1 - 2 (W v)_i^2."""
+    qml.PauliX(wires=0)
+    load_unary(inputs, n_qubits)
+    orthogonal_layer(weights, n_qubits)
+
+
+def orthogonal_value_compact(inputs, weights, n_qubits: int) -> None:
+    """``orthogonal_value_gates`` as one state preparation: the unary vector W v."""
+    transformed = qml.math.einsum(
+        "ij,...j->...i", orthogonal_matrix(weights, n_qubits), loaded_vector(inputs)
+    )
+    qml.StatePrep(unary_state(transformed, n_qubits), wires=range(n_qubits))
 
 
 READOUTS = ("parity", "z", "zero", "state")
@@ -254,6 +397,16 @@ class Circuit:
     """Input angles per qubit of one circuit (2 for an overlap of two encodings)."""
     compact: Callable | None = None
     """The same unitary in far fewer operations, for simulators compiled into the program."""
+    inputs: Callable[[int], int] | None = None
+    """``n_qubits -> `` input angles of one circuit, where not ``inputs_per_qubit * n_qubits``."""
+    weights: Callable[[int], int] = n_circuit_weights
+    """``n_qubits -> `` trainable angles of one circuit (default: the RealAmplitudes ansatz's)."""
+
+    def n_inputs(self, n_qubits: int) -> int:
+        return self.inputs(n_qubits) if self.inputs else self.inputs_per_qubit * n_qubits
+
+    def n_weights(self, n_qubits: int) -> int:
+        return self.weights(n_qubits)
 
     def n_outputs(self, n_qubits: int) -> int:
         return {"parity": 1, "z": n_qubits, "zero": 1, "state": 2**n_qubits}[self.readout]
@@ -308,3 +461,22 @@ KERNEL_STATE = Circuit(
     "kernel-state", kernel_feature_map, "state", compact=kernel_feature_map_compact
 )
 KERNEL_OVERLAP = Circuit("kernel-overlap", kernel_overlap_gates, "zero", inputs_per_qubit=2)
+ORTHOGONAL_OVERLAP = Circuit(
+    "orthogonal-overlap",
+    orthogonal_overlap_gates,
+    "zero",
+    compact=orthogonal_overlap_compact,
+    inputs=lambda n: 2 * (n - 1),
+    weights=n_rbs_angles,
+)
+"""Unary loading of a key, an RBS-pyramid orthogonal layer, unloading of a query: P(|0...0>) is
+their squared bilinear form."""
+ORTHOGONAL_VALUE = Circuit(
+    "orthogonal-value",
+    orthogonal_value_gates,
+    "z",
+    compact=orthogonal_value_compact,
+    inputs=lambda n: n - 1,
+    weights=n_rbs_angles,
+)
+"""Unary loading of a value and an orthogonal layer: every <Z_i> = 1 - 2 (W v)_i^2."""

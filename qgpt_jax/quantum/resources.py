@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qgpt_jax.quantum.circuits import ATTENTION, Circuit, n_circuit_weights
+from qgpt_jax.quantum.circuits import ATTENTION, Circuit
 
 GENERIC_BASIS = ["rz", "sx", "x", "cx"]
 
@@ -18,8 +18,8 @@ def recorded(n_qubits: int, circuit: Circuit = ATTENTION):
     """Gates and gate angles of one ``circuit`` on zero inputs and weights."""
     from qgpt_jax.quantum.aer import record_circuit
 
-    inputs = np.zeros((1, circuit.inputs_per_qubit * n_qubits))
-    return record_circuit(inputs, np.zeros(n_circuit_weights(n_qubits)), n_qubits, circuit)
+    inputs = np.zeros((1, circuit.n_inputs(n_qubits)))
+    return record_circuit(inputs, np.zeros(circuit.n_weights(n_qubits)), n_qubits, circuit)
 
 
 def circuit_resources(
