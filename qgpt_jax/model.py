@@ -52,6 +52,10 @@ def head_group(head_class, config: ModelConfig, count: int, name: str) -> nn.Mod
     )(config, name=name)
 
 
+QUANTUM_HEADS = "quantum_heads"
+"""Name of each layer's group of heads of the model's attention kind (its parameters' scope)."""
+
+
 def head_scopes(config: ModelConfig) -> tuple[str, str]:
     """Named scopes of a layer's two head groups, ``heads_<quantum kind>`` and
     ``heads_classical`` (``qgpt_jax.profiling`` times each)."""
@@ -67,7 +71,7 @@ class MultiHeadAttention(nn.Module):
     def __call__(self, x, deterministic: bool):
         cfg = self.config
         groups = [
-            (KINDS[cfg.attention].head, cfg.n_quantum_heads, "quantum_heads"),
+            (KINDS[cfg.attention].head, cfg.n_quantum_heads, QUANTUM_HEADS),
             (ClassicalHead, cfg.n_head - cfg.n_quantum_heads, "classical_heads"),
         ]
         outputs = []

@@ -33,23 +33,25 @@ from qgpt_jax.model import count_params, init
 
 CLASSICAL_MATCHED = "classical-matched"
 STUDY = "study"
-STUDY_MODELS = (
-    "classical",
-    CLASSICAL_MATCHED,
-    *(
-        name
-        for kind in KINDS.values()
-        if kind.runs_circuits and kind.causal
-        for name in (kind.name, kind.name + SURROGATE_SUFFIX)
-    ),
-)
-"""``--models study``: every causal quantum kind of the registry with all three of its controls
-(the original's head is not causal, so a language model's loss says nothing about it)."""
+def study_models() -> list[str]:
+    """``--models study``: every causal quantum kind of the registry with all three of its
+    controls (the original's head is not causal, so a language model's loss says nothing about
+    it)."""
+    return [
+        "classical",
+        CLASSICAL_MATCHED,
+        *(
+            name
+            for kind in KINDS.values()
+            if kind.runs_circuits and kind.causal
+            for name in (kind.name, kind.name + SURROGATE_SUFFIX)
+        ),
+    ]
 
 
 def study_kinds() -> list[str]:
     """The quantum kinds ``--models study`` trains."""
-    return [m for m in STUDY_MODELS if m in KINDS and KINDS[m].runs_circuits]
+    return [m for m in study_models() if m in KINDS and KINDS[m].runs_circuits]
 
 
 MATCH_TOLERANCE = 0.01
@@ -68,9 +70,9 @@ VERDICTS = ("better", "worse", "equivalent", "inconclusive")
 
 def parse_models(text: str) -> list[str]:
     """Model names from ``--models``: kinds, ``classical-matched``, ``classical-matched:K`` and
-    ``study`` (``STUDY_MODELS``)."""
+    ``study`` (``study_models()``)."""
     names = [LEGACY_NAMES.get(m.strip(), m.strip()) for m in text.split(",") if m.strip()]
-    names = [n for name in names for n in (STUDY_MODELS if name == STUDY else [name])]
+    names = [n for name in names for n in (study_models() if name == STUDY else [name])]
     quantum = [n for n in names if n in KINDS and KINDS[n].runs_circuits]
     models = []
     for name in names:

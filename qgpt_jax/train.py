@@ -24,10 +24,10 @@ from flax.training.train_state import TrainState
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from qgpt_jax.attention import quantum_param_names
+from qgpt_jax.attention import KINDS, AttentionKind, kind_of
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import get_batch
-from qgpt_jax.model import GPT, init
+from qgpt_jax.model import GPT, QUANTUM_HEADS, init
 
 SEED_AXIS, DATA_AXIS = "seed", "data"
 
@@ -78,13 +78,21 @@ class RunKeys:
         return cls(*jax.random.split(jax.random.key(seed), 5))
 
 
-def param_labels(params):
-    """'quantum' for the parameters that feed a circuit (as each attention kind names them, so a
-    surrogate's stand-ins too), else 'classical'."""
+def param_labels(params, kind: AttentionKind):
+    """'quantum' for the parameters of ``kind``'s heads that feed a circuit, else 'classical'.
+
+    A parameter is quantum when it lies in a layer's quantum heads under a name the kind lists in
+    ``quantum_params``: a parameter itself or a whole submodule such as an adapter's ``Linear``
+    (so a surrogate's stand-ins too). The same name elsewhere, or in another kind, is classical."""
+
+    def label(path: tuple[str, ...]) -> str:
+        if QUANTUM_HEADS not in path:
+            return "classical"
+        under_head = path[path.index(QUANTUM_HEADS) + 1 :]
+        return "quantum" if set(under_head) & set(kind.quantum_params) else "classical"
+
     flat = traverse_util.flatten_dict(params)
-    quantum = quantum_param_names()
-    labels = {path: "quantum" if path[-1] in quantum else "classical" for path in flat}
-    return traverse_util.unflatten_dict(labels)
+    return traverse_util.unflatten_dict({path: label(path) for path in flat})
 
 
 def learning_rate_schedule(tc: TrainConfig, peak: float):
@@ -104,9 +112,12 @@ def learning_rate_schedule(tc: TrainConfig, peak: float):
     )
 
 
-def make_optimizer(tc: TrainConfig) -> optax.GradientTransformation:
+def make_optimizer(
+    tc: TrainConfig, kind: AttentionKind | None = None
+) -> optax.GradientTransformation:
     """AdamW with PyTorch's defaults, from named pieces: optional global-norm clipping, the
-    learning-rate schedule, and their own learning rate for quantum parameters if asked."""
+    learning-rate schedule, and their own learning rate for ``kind``'s quantum parameters if
+    asked."""
 
     def adamw(learning_rate):
         return optax.adamw(
@@ -123,7 +134,7 @@ def make_optimizer(tc: TrainConfig) -> optax.GradientTransformation:
     else:
         optimizer = optax.partition(
             {"classical": adamw(tc.learning_rate), "quantum": adamw(tc.quantum_learning_rate)},
-            param_labels,
+            functools.partial(param_labels, kind=kind or KINDS["classical"]),
         )
     if tc.grad_clip is None:
         return optimizer
@@ -133,7 +144,9 @@ def make_optimizer(tc: TrainConfig) -> optax.GradientTransformation:
 def init_state(mc: ModelConfig, tc: TrainConfig, seed) -> TrainState:
     """Fresh parameters and optimizer state of the run with ``seed``. Pure; jit it."""
     params = init(mc, RunKeys.from_seed(seed).init)
-    return TrainState.create(apply_fn=GPT(mc).apply, params=params, tx=make_optimizer(tc))
+    return TrainState.create(
+        apply_fn=GPT(mc).apply, params=params, tx=make_optimizer(tc, kind_of(mc))
+    )
 
 
 def create_state(mc: ModelConfig, tc: TrainConfig, seed: int = 0) -> TrainState:

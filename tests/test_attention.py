@@ -85,12 +85,83 @@ def test_a_new_kind_is_one_registry_entry(monkeypatch):
     config = tiny("scaled")
     assert config.is_quantum and config.is_causal and kind_of(config) is kind
     params = init(config, jax.random.key(0))
-    labels = param_labels(params)["block_0"]["sa"]["quantum_heads"]
+    labels = param_labels(params, kind)["block_0"]["sa"]["quantum_heads"]
     assert labels["scale_circuit"] == "quantum" and labels["values"]["kernel"] == "classical"
     assert circuits_per_forward(config, 2, 5) == 1 * 2 * 2 * 5
     out, _ = logits_and_grads(config, params, jnp.zeros((2, 5), jnp.int32))
     assert out.shape == (2, 5, 11)
     assert "scaled: test kind" in attention.kinds_help()
+
+
+THROWAWAY_MODULE = '''
+"""A kind of a test's own: a per-token circuit on learned angles (trivially causal)."""
+import flax.linen as nn
+import jax.numpy as jnp
+
+from qgpt_jax.attention.base import AttentionKind, circuit_weights_param, run_circuit
+from qgpt_jax.quantum.circuits import ATTENTION_Z
+
+
+class Head(nn.Module):
+    config: object
+
+    @nn.compact
+    def __call__(self, x, deterministic):
+        cfg = self.config
+        B, T, _ = x.shape
+        angles = jnp.tanh(nn.Dense(cfg.n_qubits, name="angles")(x)).reshape(B * T, -1)
+        z = run_circuit(cfg, ATTENTION_Z, angles, circuit_weights_param(self, cfg.n_qubits))
+        return nn.Dense(cfg.head_size, name="values")(z.reshape(B, T, -1))
+
+
+KIND = AttentionKind(
+    "throwaway", Head, "a per-token circuit (test kind)", circuit=ATTENTION_Z,
+    circuits_per_head=lambda config, batch, length: batch * length,
+    quantum_params=("circuit_weights", "angles"),
+)
+'''
+
+
+@pytest.fixture()
+def registry_restored():
+    saved = dict(KINDS)
+    yield
+    KINDS.clear()
+    KINDS.update(saved)
+
+
+def test_a_kind_in_a_module_of_its_own_is_everywhere(tmp_path, monkeypatch, registry_restored,
+                                                       dataset):
+    """One file and one registration: it trains, enters the study with its surrogate and
+    classical-matched, and is in --help, the resource report and the hardware estimate."""
+    from experiments.compare import build_parser
+    from qgpt_jax.compare import quantum_resources
+    from qgpt_jax.config import TrainConfig
+    from qgpt_jax.engine import train
+    from qgpt_jax.study import parse_models
+
+    (tmp_path / "throwaway_kind.py").write_text(THROWAWAY_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    kind = attention.register_module("throwaway_kind")
+    assert KINDS["throwaway"] is kind and KINDS["throwaway-surrogate"].surrogate_of == "throwaway"
+
+    vocab = dataset.tokenizer.vocab_size
+    mc = ModelConfig.from_preset("tiny", attention="throwaway", vocab_size=vocab, n_qubits=N_QUBITS)
+    tc = TrainConfig.from_preset("tiny", max_iters=4, eval_interval=2, final_eval_tokens=64)
+    result = train(mc, tc, dataset, progress=False)
+    assert np.isfinite(result.step_losses).all() and len(result.step_losses) == 4
+    labels = param_labels(init(mc, jax.random.key(0)), kind)["block_0"]["sa"]["quantum_heads"]
+    assert labels["angles"]["kernel"] == "quantum" and labels["values"]["kernel"] == "classical"
+
+    models = parse_models("study")
+    assert {"throwaway", "throwaway-surrogate", "classical-matched:throwaway"} <= set(models)
+    help_text = " ".join(build_parser().format_help().split())
+    assert "throwaway: a per-token circuit (test kind)" in help_text
+    resources = quantum_resources(mc, tc, dataset)  # the report's resource and cost section
+    assert resources["circuit"] == "attention-z" and resources["two_qubit_gates"] > 0
+    forward = circuits_per_forward(mc, tc.batch_size, mc.block_size)
+    assert resources["circuits_per_forward"] == forward == 1 * 2 * tc.batch_size * mc.block_size
+    assert resources["executions_per_step"] > forward and resources["hours_per_run"] > 0
 
 
 def test_quantum_heads_is_a_field():

@@ -25,7 +25,7 @@ from qgpt_jax.quantum.circuits import (
     angle_encoded_state,
 )
 from qgpt_jax.quantum.devices import CircuitExecutor, executor_scope
-from qgpt_jax.study import STUDY_MODELS
+from qgpt_jax.study import study_models
 
 PUBLISHED = ("qkv", "qasa", "orthogonal")
 
@@ -66,7 +66,7 @@ def test_parameter_count_follows_the_formula_at_an_unusual_size(kind):
 
 def test_the_published_kinds_enter_the_study_with_their_controls():
     for kind in PUBLISHED:
-        assert kind in STUDY_MODELS and kind + "-surrogate" in STUDY_MODELS
+        assert kind in study_models() and kind + "-surrogate" in study_models()
     assert KINDS["qkv"].circuit is KINDS["qasa"].circuit is ANGLE_ENCODED_Z
     assert KINDS["orthogonal"].circuit is ORTHOGONAL_OVERLAP
     config = tiny("qkv")

@@ -12,7 +12,7 @@ import optax
 import pytest
 from flax import traverse_util
 
-from qgpt_jax.attention import circuits_per_forward
+from qgpt_jax.attention import KINDS, circuits_per_forward
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import get_batch
 from qgpt_jax.engine import chunk_plan, train
@@ -277,7 +277,7 @@ def enhance_shapes():
 
 
 def test_param_labels_mark_quantum_parameters(enhance_shapes):
-    labels = traverse_util.flatten_dict(param_labels(enhance_shapes))
+    labels = traverse_util.flatten_dict(param_labels(enhance_shapes, KINDS["enhance"]))
     assert set(labels) == set(traverse_util.flatten_dict(enhance_shapes))
     quantum = {path for path, label in labels.items() if label == "quantum"}
     assert {path[-1] for path in quantum} == {"circuit_weights", "quantum_scale",
@@ -288,13 +288,38 @@ def test_param_labels_mark_quantum_parameters(enhance_shapes):
     assert labels[("token_embedding", "embedding")] == "classical"
 
 
+@pytest.mark.parametrize(
+    ("kind", "quantum", "classical"),
+    [
+        ("qkv", {"circuit_weights", "angle_projection/kernel"}, {"value_projection/kernel"}),
+        ("qasa", {"circuit_weights", "angle_projection/kernel"}, {"key/kernel", "query/kernel"}),
+        ("orthogonal", {"orthogonal_weights", "unary_projection/kernel"},
+         {"value_projection/kernel"}),
+        ("kernel", {"circuit_weights", "query_angles/kernel", "key_angles/kernel",
+                    "inverse_temperature"}, {"value/kernel"}),
+    ],
+)
+def test_labels_follow_the_kind_under_its_heads(kind, quantum, classical):
+    """An adapter (a Linear submodule) named by the kind is quantum as a whole; a name only in
+    another kind's list, or outside the quantum heads, is classical."""
+    mc = ModelConfig.from_preset("tiny", attention=kind, vocab_size=11, n_layer=1, n_head=4,
+                                 quantum_heads=2)
+    params = jax.eval_shape(lambda: init(mc, jax.random.key(0)))
+    labels = traverse_util.flatten_dict(param_labels(params, KINDS[kind]))
+    under = {"/".join(p[3:]): label for p, label in labels.items() if p[2:3] == ("quantum_heads",)}
+    assert quantum <= {name for name, label in under.items() if label == "quantum"}
+    assert all(under[name] == "classical" for name in classical)
+    others = {p: label for p, label in labels.items() if "quantum_heads" not in p}
+    assert set(others.values()) == {"classical"}  # the classical heads' key and query too
+
+
 def test_quantum_learning_rate_applies_to_quantum_parameters_only(enhance_shapes):
     tc = TrainConfig(learning_rate=1e-3, quantum_learning_rate=0.1, weight_decay=0.0)
     params = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), enhance_shapes)
     grads = jax.tree_util.tree_map(jnp.ones_like, params)
-    tx = make_optimizer(tc)
+    tx = make_optimizer(tc, KINDS["enhance"])
     updates = jax.jit(lambda g, p: tx.update(g, tx.init(p), p)[0])(grads, params)
-    labels = traverse_util.flatten_dict(param_labels(params))
+    labels = traverse_util.flatten_dict(param_labels(params, KINDS["enhance"]))
     # Adam's first step moves every parameter by -lr * g / |g|.
     for path, update in traverse_util.flatten_dict(updates).items():
         lr = 0.1 if labels[path] == "quantum" else 1e-3

@@ -1,9 +1,11 @@
 """The attention kinds: one module each, registered here by one line.
 
 To add a kind, write ``qgpt_jax/attention/<name>.py`` defining its head and ``KIND =
-AttentionKind(...)`` (see ``base.py``), and add its module name to ``KIND_MODULES``. Its classical
-surrogate (``<name>-surrogate``) is derived from it. Everything else (configuration, model,
-optimizer, circuit counts, resource report, evaluation, ``--help``) reads ``KINDS``.
+AttentionKind(...)`` (see ``base.py``), and add its module name to ``KIND_MODULES`` (a kind in a
+module of your own: ``register_module("package.module")``). Its classical surrogate
+(``<name>-surrogate``) is derived from it. Everything else (configuration, model, optimizer,
+circuit counts, resource report, hardware estimate, evaluation, the study, ``--help``) asks
+``KINDS`` when it runs, so a kind registered later is everywhere too.
 """
 
 from __future__ import annotations
@@ -15,19 +17,27 @@ from qgpt_jax.attention.base import SURROGATE_SUFFIX, AttentionKind
 KIND_MODULES = ("classical", "original", "enhance", "qsann", "kernel", "qkv", "qasa", "orthogonal")
 
 
-def _registry() -> dict[str, AttentionKind]:
-    kinds = {}
-    for module in KIND_MODULES:
-        kind = importlib.import_module(f"qgpt_jax.attention.{module}").KIND
-        kinds[kind.name] = kind
-        if kind.circuit is not None:
-            surrogate = kind.surrogate()
-            kinds[surrogate.name] = surrogate
-    return kinds
+KINDS: dict[str, AttentionKind] = {}
+"""Every attention kind by name, surrogates included."""
 
 
-KINDS: dict[str, AttentionKind] = _registry()
-QUANTUM_KINDS = tuple(name for name, kind in KINDS.items() if kind.runs_circuits)
+def register(kind: AttentionKind) -> None:
+    """Add ``kind`` (and, if it runs a circuit, its classical surrogate) to ``KINDS``."""
+    KINDS[kind.name] = kind
+    if kind.circuit is not None:
+        surrogate = kind.surrogate()
+        KINDS[surrogate.name] = surrogate
+
+
+def register_module(module: str) -> AttentionKind:
+    """Import ``module`` and register the ``KIND`` it defines."""
+    kind = importlib.import_module(module).KIND
+    register(kind)
+    return kind
+
+
+for _module in KIND_MODULES:
+    register_module(f"qgpt_jax.attention.{_module}")
 
 
 def kind_of(config) -> AttentionKind:
@@ -43,11 +53,6 @@ def circuits_per_forward(config, batch: int, length: int) -> int:
     return config.n_layer * config.n_quantum_heads * kind.circuits_per_head(config, batch, length)
 
 
-def quantum_param_names() -> frozenset[str]:
-    """Parameter names that feed a circuit (or a surrogate's stand-in for one), in any kind."""
-    return frozenset(name for kind in KINDS.values() for name in kind.quantum_params)
-
-
 def kinds_help() -> str:
     """One line per kind, for ``--help`` (the surrogates in one sentence)."""
     own = "; ".join(f"{n}: {k.help}" for n, k in KINDS.items() if k.surrogate_of is None)
@@ -60,11 +65,11 @@ def kinds_help() -> str:
 
 __all__ = [
     "KINDS",
-    "QUANTUM_KINDS",
     "SURROGATE_SUFFIX",
     "AttentionKind",
     "circuits_per_forward",
     "kind_of",
     "kinds_help",
-    "quantum_param_names",
+    "register",
+    "register_module",
 ]

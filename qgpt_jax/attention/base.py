@@ -35,8 +35,8 @@ class AttentionKind:
     """``(config, batch, length) -> int``: circuit executions of one head's forward pass on
     ``config``'s device (a surrogate runs the same count through its classical function)."""
     quantum_params: tuple[str, ...] = ()
-    """Names of the parameters that feed the circuits (the optimizer may give them their own
-    learning rate)."""
+    """Names, under the head, of the parameters or submodules (an adapter's ``Linear``) that feed
+    the circuits: the optimizer may give them their own learning rate."""
     input_gradients: bool = True
     """Whether gradients reach the circuit's input angles (else only its weights are shifted)."""
     causal: bool = True
