@@ -467,7 +467,7 @@ def plot_bench(entries: list[dict], path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from qgpt_jax.report import save_figure
+    from qgpt_jax.storage import save_figure
 
     trained = [e for e in entries if e["tokens_per_s"]]
     labels = [e["model"] + (f"\n{e['device']}" if e["device"] else "") for e in trained]
@@ -501,7 +501,7 @@ def plot_sweep(entries: list[dict], field: str, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from qgpt_jax.report import save_figure
+    from qgpt_jax.storage import save_figure
 
     lines = _series(entries)
     values = list(dict.fromkeys(e["sweep"]["value"] for e in entries if "sweep" in e))

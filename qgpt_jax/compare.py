@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jax
 
+from qgpt_jax.attention import circuits_per_forward, kind_of
 from qgpt_jax.checkpoint import save_checkpoint
 from qgpt_jax.config import LEGACY_NAMES, ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
@@ -384,18 +385,27 @@ def write_report(out: Path, results: dict, tc: TrainConfig) -> None:
 
 def quantum_resources(mc: ModelConfig, tc: TrainConfig, dataset: Dataset) -> dict:
     """Transpiled circuit size and the cost of this training run on a QPU, for one head kind."""
-    from qgpt_jax.attention import kind_of
-    from qgpt_jax.quantum.resources import circuit_resources, hardware_estimate
+    from qgpt_jax.quantum.resources import circuit_resources
     from qgpt_jax.train import final_sweeps
 
     splits = (dataset.n_train, len(dataset.tokens) - dataset.n_train)
-
     backend = mc.noise or "generic all-to-all device (basis rz, sx, x, cx)"
     return {
         "backend": backend,
         **circuit_resources(mc.n_qubits, mc.noise, kind_of(mc).circuit),
-        **hardware_estimate(mc, tc, final_sweeps(tc, mc.block_size, splits)),
+        **qpu_cost(mc, tc, final_sweeps(tc, mc.block_size, splits)),
     }
+
+
+def qpu_cost(mc: ModelConfig, tc: TrainConfig, final_sweeps: int) -> dict:
+    """``hardware_estimate`` of ``mc``'s kind: its circuits per forward pass as hardware runs
+    them (one per binding, as on ``aer``) and the angles a parameter-shift gradient shifts."""
+    from qgpt_jax.quantum.resources import hardware_estimate, shifted_angles
+
+    on_qpu = mc.on(device="aer", shots=mc.shots, noise=None)
+    forward = circuits_per_forward(on_qpu, tc.batch_size, mc.block_size)
+    shifted = shifted_angles(kind_of(mc), mc.n_qubits)
+    return hardware_estimate(mc, tc, forward, shifted, final_sweeps)
 
 
 def sample_differences(runs: list[dict]) -> list[dict]:

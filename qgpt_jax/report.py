@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
-from qgpt_jax.storage import atomic_write_bytes
+from qgpt_jax.storage import atomic_write_bytes, save_figure
 
 PACKAGES = (
     "jax",
@@ -84,12 +83,6 @@ def _finite(value):
 def atomic_write_json(path: Path, payload) -> None:
     text = json.dumps(_finite(payload), indent=2, default=float, allow_nan=False)
     atomic_write_text(path, text + "\n")
-
-
-def save_figure(fig, path: Path) -> None:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def plot_loss_curves(runs: list[dict], path: Path, title: str) -> None:

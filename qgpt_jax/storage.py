@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import os
 import sys
 import tempfile
@@ -122,3 +123,10 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def save_figure(fig, path: Path) -> None:
+    """A matplotlib figure as a PNG, written as ``atomic_write_bytes`` writes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())

@@ -492,7 +492,7 @@ def plot_study(runs: list[dict], entries: list[dict], path_params, path_speed, t
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from qgpt_jax.report import save_figure
+    from qgpt_jax.storage import save_figure
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for e in entries:
@@ -580,7 +580,7 @@ def plot_sizes(rows: list[dict], path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from qgpt_jax.report import save_figure
+    from qgpt_jax.storage import save_figure
 
     controls = ("surrogate", CLASSICAL_MATCHED)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)

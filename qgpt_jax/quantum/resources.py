@@ -61,18 +61,15 @@ def shifted_angles(kind, n_qubits: int) -> int:
     return sum(1 for p in params if np.ndim(p) == 0)
 
 
-def hardware_estimate(mc, tc, final_sweeps: int = 0) -> dict:
-    """Circuit executions and shots per training step and per run if trained on a QPU.
+def hardware_estimate(mc, tc, forward: int, shifted: int, final_sweeps: int = 0) -> dict:
+    """Circuit executions and shots per training step and per run if trained on a QPU, for a
+    model whose forward pass runs ``forward`` circuits of ``shifted`` shifted angles each.
 
     A QPU computes gradients by parameter shift: each circuit of a step costs one execution plus
     two per shifted angle. Evaluation batches cost forward executions only, and so do the
     ``final_sweeps`` calls of the final whole-split estimate (``train.final_sweeps``).
     """
-    from qgpt_jax.attention import circuits_per_forward, kind_of
-
-    on_qpu = mc.on(device="aer", shots=mc.shots, noise=None)  # circuits as hardware runs them
-    forward = circuits_per_forward(on_qpu, tc.batch_size, mc.block_size)
-    per_step = forward * (1 + 2 * shifted_angles(kind_of(mc), mc.n_qubits))
+    per_step = forward * (1 + 2 * shifted)
     n_evals = tc.max_iters // tc.eval_interval + 1 + (tc.max_iters % tc.eval_interval > 0)
     n_evals += final_sweeps
     per_run = per_step * tc.max_iters + forward * 2 * tc.eval_iters * n_evals
