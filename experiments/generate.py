@@ -1,4 +1,5 @@
-"""Generate text from a saved run.
+"""Generate text from a saved run: sampled as nanoGPT's ``sample.py`` samples (temperature 0.8,
+top-k 200, seeded), or greedy with ``--greedy`` (the original project's decoding).
 
 Example:
     python -m experiments.generate --checkpoint runs/cmp/checkpoints/classical-seed0 "ROMEO:"
@@ -9,6 +10,9 @@ from __future__ import annotations
 import argparse
 
 from qgpt_jax.cli import ArgumentParser, main_guard, setup_runtime
+
+SAMPLE_TEMPERATURE = 0.8
+SAMPLE_TOP_K = 200
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,11 +29,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="a run's checkpoint folder (or its checkpoint.msgpack file)",
     )
     parser.add_argument("--tokens", type=int, default=200, help="new tokens (default 200)")
-    parser.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    parser.add_argument(
-        "--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)"
+    decoding = parser.add_mutually_exclusive_group()
+    decoding.add_argument(
+        "--greedy",
+        action="store_true",
+        help="always take the likeliest token (the original's decoding; a briefly trained model "
+        "then repeats itself)",
     )
-    parser.add_argument("--top-k", type=int, default=None, help="sample from the k likeliest")
+    decoding.add_argument("--sample", action="store_true", help="sample (the default)")
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=SAMPLE_TEMPERATURE,
+        help=f"sampling temperature (default {SAMPLE_TEMPERATURE}, as nanoGPT)",
+    )
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        default=SAMPLE_TOP_K,
+        help=f"sample from the k likeliest tokens (default {SAMPLE_TOP_K}, as nanoGPT; at most "
+        "the vocabulary)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     run = parser.add_argument_group(
         "where the quantum heads run (default: as the checkpoint was trained)"
@@ -73,9 +93,11 @@ def main(argv=None) -> None:
             how["noise"] = None
         config = config.on(**how)  # validates device, shots and noise
     prompt = tokenizer.encode(args.prompt)
-    key = jax.random.key(args.seed) if args.sample else None
+    key = None if args.greedy else jax.random.key(args.seed)
+    # nanoGPT's top-k 200 means every token of a small vocabulary; below 1 is an error there
+    top_k = min(args.top_k, config.vocab_size) if args.top_k >= 1 else args.top_k
     tokens = generate(
-        config, params, prompt, args.tokens, key=key, temperature=args.temperature, top_k=args.top_k
+        config, params, prompt, args.tokens, key=key, temperature=args.temperature, top_k=top_k
     )
     print(tokenizer.decode(tokens))
 

@@ -305,15 +305,22 @@ def test_noise_refuses_a_classical_checkpoint(comparison, capfd):
 
 
 def test_generate_continues_the_prompt(comparison, capsys):
+    """--greedy: the argmax text; by default: sampled at temperature 0.8 over the top 200 (all
+    of a small vocabulary), seed 0."""
     out, _, _, _ = comparison
     checkpoint = out / "checkpoints" / "classical-seed0"
-    generate_cli.main(["--checkpoint", str(checkpoint), "--tokens", "10", "First"])
+    config, params, tokenizer = load_checkpoint(checkpoint)
+    prompt = tokenizer.encode("First")
+    generate_cli.main(["--checkpoint", str(checkpoint), "--tokens", "10", "--greedy", "First"])
     text = capsys.readouterr().out
     assert text.startswith("First") and text.endswith("\n")
     assert len(text) == len("First") + 10 + 1
-    config, params, tokenizer = load_checkpoint(checkpoint)
-    expected = generate(config, params, tokenizer.encode("First"), 10)
-    assert text[:-1] == tokenizer.decode(expected)
+    assert text[:-1] == tokenizer.decode(generate(config, params, prompt, 10))
+    generate_cli.main(["--checkpoint", str(checkpoint), "--tokens", "10", "First"])
+    sampled = generate(config, params, prompt, 10, key=jax.random.key(0), temperature=0.8,
+                       top_k=config.vocab_size)
+    assert capsys.readouterr().out[:-1] == tokenizer.decode(sampled)
+    assert sampled != generate(config, params, prompt, 10)
 
 
 def test_generate_sampling_is_seeded(comparison, capsys):
@@ -332,9 +339,10 @@ def test_generate_runs_a_checkpoint_on_another_device(comparison, capsys):
     """Trained on default.qubit, generated on the batched Aer path: the same greedy text."""
     out, _, _, _ = comparison
     checkpoint = str(out / "checkpoints" / "enhance-seed0")
-    generate_cli.main(["--checkpoint", checkpoint, "--tokens", "12", "All"])
+    generate_cli.main(["--checkpoint", checkpoint, "--tokens", "12", "--greedy", "All"])
     here = capsys.readouterr().out
-    generate_cli.main(["--checkpoint", checkpoint, "--tokens", "12", "--device", "aer", "All"])
+    generate_cli.main(["--checkpoint", checkpoint, "--tokens", "12", "--greedy", "--device", "aer",
+                       "All"])
     assert capsys.readouterr().out == here
     generate_cli.main(["--checkpoint", checkpoint, "--tokens", "12", "--device", "aer",
                        "--shots", "64", "--noise", "manila", "All"])
