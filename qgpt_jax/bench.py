@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from qgpt_jax import compile_cache
 from qgpt_jax.attention import circuits_per_forward, kind_of
 from qgpt_jax.config import DEVICE_FIELDS, PRESETS, ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
@@ -372,7 +373,7 @@ def _estimated(e: dict) -> bool:
 
 
 def _cached(e: dict) -> str:
-    return " (cached)" if e.get("compile_cache") == "hit (read)" else ""
+    return " (cached)" if e.get("compile_cache") == compile_cache.HIT else ""
 
 
 def format_entry(e: dict) -> str:

@@ -32,6 +32,12 @@ JAX_CACHE_PROBLEMS = {
 }
 """The start of JAX's warning for each kind of cache problem, and what it means for a run."""
 
+# What served a run's compilation, as results.json records it (``engine.compile_counting_cache``).
+HIT = "hit (read)"
+MISS = "miss (compiled)"
+NOT_CACHEABLE = "not cacheable (host callbacks)"
+BYPASSED = "bypassed (profiled run)"
+
 
 def default_location() -> Path:
     return Path(platformdirs.user_cache_dir("qgpt-jax")) / "xla"

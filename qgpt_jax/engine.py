@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from qgpt_jax import compile_cache
 from qgpt_jax.attention import circuits_per_forward
 from qgpt_jax.compile_cache import bypassed, cache_entries
 from qgpt_jax.config import ModelConfig, TrainConfig
@@ -334,15 +335,15 @@ def compile_counting_cache(trainer: Trainer, bypass: bool = False, **parts) -> t
     key on."""
     if bypass:
         with bypassed():
-            return trainer.compile(**parts), "bypassed (profiled run)"
+            return trainer.compile(**parts), compile_cache.BYPASSED
     mc = trainer.mc
     entries_before = cache_entries()
     seconds = trainer.compile(**parts)
     if entries_before is None:
         return seconds, "off"
     if mc.is_quantum and not DEVICES[mc.device].in_graph:
-        return seconds, "not cacheable (host callbacks)"
-    return seconds, "miss (compiled)" if cache_entries() > entries_before else "hit (read)"
+        return seconds, compile_cache.NOT_CACHEABLE
+    return seconds, compile_cache.MISS if cache_entries() > entries_before else compile_cache.HIT
 
 
 class _RunLoop:

@@ -57,7 +57,7 @@ def test_second_compilation_is_read_from_the_persistent_cache(dataset):
     first = train(mc, tc, dataset, progress=False)
     release_compiled()  # forget everything compiled in memory, as a new process would
     second = train(mc, tc, dataset, progress=False)
-    assert first.compile_cache == "miss (compiled)" and second.compile_cache == "hit (read)"
+    assert first.compile_cache == compile_cache.MISS and second.compile_cache == compile_cache.HIT
     assert first.step_losses == second.step_losses
 
 

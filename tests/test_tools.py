@@ -7,6 +7,7 @@ import jax
 import numpy as np
 import pytest
 
+from qgpt_jax import compile_cache
 from qgpt_jax.attention import KINDS
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.engine import train
@@ -192,7 +193,7 @@ def test_profile_summary_names_the_costly_operations(enhance_config, dataset, tm
     result = train(enhance_config, tc, dataset, progress=False, profile_dir=str(tmp_path))
     profile = result.profile
     # The cache keys programs without their op names: a profiled run compiles its own program.
-    assert result.compile_cache == "bypassed (profiled run)"
+    assert result.compile_cache == compile_cache.BYPASSED
     assert profile["steps"] == 10
     assert profile["op_launches_per_step"] > 10
     top = profile["top"]
