@@ -46,6 +46,12 @@ from qgpt_jax.quantum.circuits import (
 )
 
 
+def _near_identity(key, shape):
+    """Identity matrices plus noise of std 0.001: the surrogate starts near where the circuit
+    does (its small initial angles make each orthogonal layer close to the identity)."""
+    return jnp.eye(shape[-1]) + 0.1 * nn.initializers.normal(stddev=0.01)(key, shape)
+
+
 def _unit(x):
     norm = jnp.sqrt(jnp.sum(x**2, axis=-1, keepdims=True) + 1e-12)
     return x / norm, norm[..., 0]
@@ -65,8 +71,7 @@ class OrthogonalHead(nn.Module):
         )  # query, key, value: (B, T, n) unit vectors and (B, T) norms
         rows, cols = np.tril_indices(T)  # the causal pairs (i, j), j <= i
         if is_surrogate(cfg):  # the unconstrained matrices in place of the orthogonal layers
-            init = lambda key, shape: jnp.eye(n)[None] + 0.1 * nn.initializers.normal()(key, shape)  # noqa: E731
-            matrices = self.param("surrogate_matrices", init, (2, n, n))
+            matrices = self.param("surrogate_matrices", _near_identity, (2, n, n))
             amplitude = jnp.einsum("bpi,ij,bpj->bp", q_unit[:, rows], matrices[0], k_unit[:, cols])
             overlap = amplitude**2  # (B, P)
             loads = (v_unit @ matrices[1].T) ** 2  # (B, T, n)
