@@ -297,21 +297,13 @@ def orthogonal_layer(weights, n_qubits: int) -> None:
         rbs(weights[..., angle], a, b)
 
 
-def givens(matrix, angle, a: int, b: int):
-    """``matrix`` (n, n) after the rotation of rows a, b by ``angle`` (what ``rbs`` does)."""
-    c, s = qml.math.cos(angle), qml.math.sin(angle)
-    ra, rb = matrix[a], matrix[b]
-    rows = [matrix[i] for i in range(matrix.shape[0])]
-    rows[a], rows[b] = c * ra - s * rb, s * ra + c * rb
-    return qml.math.stack(rows)
-
-
 def orthogonal_matrix(weights, n_qubits: int):
-    """The n x n orthogonal matrix that ``orthogonal_layer(weights)`` applies to unary states."""
-    matrix = qml.math.eye(n_qubits, like=weights)
+    """The n x n orthogonal matrix that ``orthogonal_layer(weights)`` applies to unary states:
+    every rotation applied to each basis vector (the rows of the transpose)."""
+    transposed = qml.math.eye(n_qubits, like=weights)
     for angle, (a, b) in enumerate(pyramid_pairs(n_qubits)):
-        matrix = givens(matrix, weights[..., angle], a, b)
-    return matrix
+        transposed = _rotate(transposed, weights[..., angle], a, b)
+    return qml.math.transpose(transposed)
 
 
 def loaded_vector(angles):
