@@ -286,13 +286,19 @@ class Sweep:
         return self.field not in QUANTUM_ONLY_FIELDS
 
 
-def bench_plan(models: list[str], devices: list[str], mc: ModelConfig) -> list[ModelConfig]:
-    """Every model on every device (models without circuits once), as configs."""
+def bench_plan(
+    models: list[str], devices: list[str], mc: ModelConfig, skipped: Callable[[str], None] = print
+) -> list[tuple[str, ModelConfig]]:
+    """Every model on every device it can run on (models without circuits once), as configs; a
+    device a kind cannot run on (Quixer reads states) is named to ``skipped`` and left out."""
     from qgpt_jax.study import model_configs
 
     plan = []
     for model, base in model_configs(models, mc).items():
         for device in devices if base.is_quantum else [None]:
+            if device is not None and kind_of(base).needs_states and not DEVICES[device].states:
+                skipped(f"{model} on {device}: skipped, {device} returns no states to read")
+                continue
             plan.append((model, base.on(device=device or mc.device)))
     return plan
 
@@ -330,7 +336,7 @@ def run_bench(
         mc, tc = configs(value)
         dataset = datasets(mc.block_size)
         mc = dataclasses.replace(mc, vocab_size=dataset.tokenizer.vocab_size)
-        for model, config in bench_plan(models, devices, mc):
+        for model, config in bench_plan(models, devices, mc, progress):
             if value != values[0] and not config.is_quantum and not sweep.classical_varies:
                 continue
             plans.append((value, model, config, tc, dataset))

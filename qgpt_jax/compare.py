@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from qgpt_jax.attention import circuits_per_forward, kind_of
 from qgpt_jax.checkpoint import save_checkpoint
@@ -18,6 +20,7 @@ from qgpt_jax.data import Dataset
 from qgpt_jax.engine import release_compiled, run_state_dir, train_seeds
 from qgpt_jax.errors import CheckpointError, ConfigError, NonFiniteLossError, QGPTError
 from qgpt_jax.generate import generate
+from qgpt_jax.model import sown
 from qgpt_jax.parallel import MeshSpec, check_fits, is_main_process
 from qgpt_jax.quantum.devices import executor_scope
 from qgpt_jax.report import (
@@ -118,12 +121,18 @@ def finish_run(model, mc, tc, result, tokenizer, checkpoint_dir: Path, sample_to
         tokenizer,
         metadata={"seed": result.seed, "train": tc.to_dict()},
     )
-    return {
+    run = {
         **run_entry(model, mc, tc, result),
         "sample": tokenizer.decode(tokens),
         "sample_tokens": tokens,
         "checkpoint": str(checkpoint_dir),
     }
+    kept = kind_of(mc).post_selection
+    if kept is not None and kind_of(mc).runs_circuits:  # on text the trained model wrote
+        window = jnp.asarray(tokens[-mc.block_size :], jnp.int32)[None]
+        with executor_scope(mc):
+            run["kept_shot_share"] = float(jnp.mean(sown(mc, result.params, window, kept)))
+    return run
 
 
 def seed_groups(seeds: list[int], in_parallel: int | None) -> list[list[int]]:
@@ -385,26 +394,36 @@ def write_report(out: Path, results: dict, tc: TrainConfig) -> None:
 
 def quantum_resources(mc: ModelConfig, tc: TrainConfig, dataset: Dataset) -> dict:
     """Transpiled circuit size and the cost of this training run on a QPU, for one head kind."""
-    from qgpt_jax.quantum.resources import circuit_resources
+    from qgpt_jax.quantum.resources import RESOURCE_FIELDS, circuit_resources
     from qgpt_jax.train import final_sweeps
 
     splits = (dataset.n_train, len(dataset.tokens) - dataset.n_train)
     backend = mc.noise or "generic all-to-all device (basis rz, sx, x, cx)"
-    return {
-        "backend": backend,
-        **circuit_resources(mc.n_qubits, mc.noise, kind_of(mc).circuit),
-        **qpu_cost(mc, tc, final_sweeps(tc, mc.block_size, splits)),
-    }
+    kind = kind_of(mc)
+    if kind.hardware is not None:
+        own = kind.hardware(mc, tc.batch_size, mc.block_size)
+        circuit = {"backend": "generic all-to-all device (basis rz, sx, x, cx)"}
+        circuit |= {k: own[k] for k in (*RESOURCE_FIELDS, "note")}
+    else:
+        circuit = {"backend": backend, **circuit_resources(mc.n_qubits, mc.noise, kind.circuit)}
+    return {**circuit, **qpu_cost(mc, tc, final_sweeps(tc, mc.block_size, splits))}
 
 
 def qpu_cost(mc: ModelConfig, tc: TrainConfig, final_sweeps: int) -> dict:
     """``hardware_estimate`` of ``mc``'s kind: its circuits per forward pass as hardware runs
-    them (one per binding, as on ``aer``) and the angles a parameter-shift gradient shifts."""
+    them (one per binding, as on ``aer``, or the kind's own QPU circuits) and the angles a
+    parameter-shift gradient shifts."""
     from qgpt_jax.quantum.resources import hardware_estimate, shifted_angles
 
-    on_qpu = mc.on(device="aer", shots=mc.shots, noise=None)
-    forward = circuits_per_forward(on_qpu, tc.batch_size, mc.block_size)
-    shifted = shifted_angles(kind_of(mc), mc.n_qubits)
+    kind = kind_of(mc)
+    if kind.hardware is not None:
+        own = kind.hardware(mc, tc.batch_size, mc.block_size)
+        forward = mc.n_layer * mc.n_quantum_heads * own["circuits_per_head"]
+        shifted = own["shifted"]
+    else:
+        on_qpu = mc.on(device="aer", shots=mc.shots, noise=None)
+        forward = circuits_per_forward(on_qpu, tc.batch_size, mc.block_size)
+        shifted = shifted_angles(kind, mc.n_qubits)
     return hardware_estimate(mc, tc, forward, shifted, final_sweeps)
 
 
@@ -606,6 +625,16 @@ def render_markdown(results: dict) -> str:
                 f"| {r['executions_per_run']:,} | {r['hours_per_run']:.3g} |"
             )
         lines += ["", f"Assumption: {next(iter(resources.values()))['assumption']}."]
+        lines += [f"- {model}: {r['note']}." for model, r in resources.items() if r.get("note")]
+        for model in resources:
+            kept = [r["kept_shot_share"] for r in results["runs"]
+                    if r["model"] == model and "kept_shot_share" in r]  # fmt: skip
+            if kept:
+                lines.append(
+                    f"- {model}, trained: post-selection keeps p = {np.mean(kept):.3f} of the "
+                    f"shots (mean over {len(kept)} seeds, on the sample's last window), so each "
+                    f"kept shot costs {1 / np.mean(kept):.2f} shots: the shots above times that."
+                )
     lines += [
         "",
         "## Loss curves",

@@ -203,6 +203,16 @@ class ModelConfig:
         from qgpt_jax.quantum.devices import validate_device
 
         validate_device(self)
+        kind = KINDS[self.attention]
+        if kind.needs_states and kind.surrogate_of is None:
+            from qgpt_jax.quantum.devices import DEVICES
+
+            state_devices = ", ".join(n for n, s in DEVICES.items() if s.states)
+            _check(
+                DEVICES[self.device].states,
+                f"attention {self.attention!r} reads state vectors, which device "
+                f"{self.device!r} does not return; use --device {state_devices}",
+            )
 
     @property
     def device(self) -> str:

@@ -47,7 +47,7 @@ def head_group(head_class, config: ModelConfig, count: int, name: str) -> nn.Mod
         in_axes=None,
         out_axes=-2,
         axis_size=count,
-        variable_axes={"params": 0},
+        variable_axes={"params": 0, "intermediates": 0},
         split_rngs={"params": True, "dropout": True},
     )(config, name=name)
 
@@ -146,6 +146,20 @@ def init(config: ModelConfig, key: jax.Array):
 def forward(config: ModelConfig, params, idx):
     """Evaluation-mode logits (no dropout) for token ids ``idx`` (B, T) -> (B, T, vocab)."""
     return GPT(config).apply({"params": params}, idx, deterministic=True)
+
+
+def sown(config: ModelConfig, params, idx, name: str) -> jax.Array:
+    """Every value the heads sow into Flax's ``intermediates`` under ``name`` in an
+    evaluation-mode pass over ``idx`` (B, T), flattened into one vector."""
+    _, state = GPT(config).apply(
+        {"params": params}, idx, deterministic=True, mutable=["intermediates"]
+    )
+    leaves = [
+        leaf
+        for path, leaf in jax.tree_util.tree_leaves_with_path(state)
+        if any(getattr(entry, "key", None) == name for entry in path)
+    ]
+    return jnp.concatenate([jnp.ravel(leaf) for leaf in leaves])
 
 
 def count_params(params) -> int:

@@ -38,9 +38,9 @@ def test_classical_matched_expands_to_one_control_per_quantum_kind():
     assert parse_models("study") == [
         "classical", "classical-matched:enhance", "classical-matched:qsann",
         "classical-matched:kernel", "classical-matched:qkv", "classical-matched:qasa",
-        "classical-matched:orthogonal", "enhance", "enhance-surrogate", "qsann", "qsann-surrogate",
-        "kernel", "kernel-surrogate", "qkv", "qkv-surrogate", "qasa", "qasa-surrogate",
-        "orthogonal", "orthogonal-surrogate",
+        "classical-matched:orthogonal", "classical-matched:quixer", "enhance", "enhance-surrogate",
+        "qsann", "qsann-surrogate", "kernel", "kernel-surrogate", "qkv", "qkv-surrogate", "qasa",
+        "qasa-surrogate", "orthogonal", "orthogonal-surrogate", "quixer", "quixer-surrogate",
     ]
     with pytest.raises(ConfigError, match="sized to a quantum kind"):
         parse_models("classical,classical-matched")

@@ -14,7 +14,17 @@ import importlib
 
 from qgpt_jax.attention.base import SURROGATE_SUFFIX, AttentionKind
 
-KIND_MODULES = ("classical", "original", "enhance", "qsann", "kernel", "qkv", "qasa", "orthogonal")
+KIND_MODULES = (
+    "classical",
+    "original",
+    "enhance",
+    "qsann",
+    "kernel",
+    "qkv",
+    "qasa",
+    "orthogonal",
+    "quixer",
+)
 
 
 KINDS: dict[str, AttentionKind] = {}

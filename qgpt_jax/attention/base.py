@@ -49,6 +49,18 @@ class AttentionKind:
     """Whether the surrogate has the very parameters of the quantum head (product-state stand-ins
     do); ``False`` where it is a differently parametrised classical model (orthogonal's
     unconstrained matrices)."""
+    needs_states: bool = False
+    """Whether the head reads state vectors on every device (no overlap or expectation-value
+    form exists), so only devices returning differentiable states can run it."""
+    hardware: Callable | None = None
+    """``(config, batch, length) -> dict`` for a kind whose QPU circuit is not the one it
+    simulates (Quixer's post-selected LCU): that circuit's ``circuit``, ``width``, ``depth``,
+    ``two_qubit_gates`` and ``parameters`` (transpiled as ``quantum.resources`` does), the
+    ``circuits_per_head`` of one forward pass, the ``shifted`` angles of its parameter-shift
+    gradient and a ``note`` for the report. ``None``: the QPU runs ``circuit``."""
+    post_selection: str | None = None
+    """For a kind whose QPU circuit post-selects: the name of the Flax ``intermediates`` entry
+    where its head sows, per position, the probability that a shot is kept."""
 
     @property
     def runs_circuits(self) -> bool:

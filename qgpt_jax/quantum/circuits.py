@@ -393,6 +393,9 @@ class Circuit:
     """``n_qubits -> `` input angles of one circuit, where not ``inputs_per_qubit * n_qubits``."""
     weights: Callable[[int], int] = n_circuit_weights
     """``n_qubits -> `` trainable angles of one circuit (default: the RealAmplitudes ansatz's)."""
+    surrogate: Callable | None = None
+    """``(inputs, weights, n_qubits) -> outputs``: the circuit's own classical stand-in, where
+    the product-state model of ``qgpt_jax.quantum.surrogate`` does not fit its shape."""
 
     def n_inputs(self, n_qubits: int) -> int:
         return self.inputs(n_qubits) if self.inputs else self.inputs_per_qubit * n_qubits
@@ -472,3 +475,145 @@ ORTHOGONAL_VALUE = Circuit(
     weights=n_rbs_angles,
 )
 """Unary loading of a value and an orthogonal layer: every <Z_i> = 1 - 2 (W v)_i^2."""
+
+
+# Quixer's circuits (Khatri et al., "Quixer: A Quantum Transformer Model", 2024). Every token
+# unitary is their "ansatz 14" on its 4n learned angles: an RY layer, a ring of CRX gates, an RY
+# layer, the reverse ring of CRX gates.
+
+QUIXER_DEGREE = 2
+"""Degree of Quixer's polynomial of the token mixture M: P(M) = c_0 + c_1 M + c_2 M^2."""
+
+
+def sim14_rings(n_qubits: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """The (control, target) pairs of ansatz 14's two CRX rings, in their code's order."""
+    n = n_qubits
+    first = [(i, (i + 1) % n) for i in range(n - 1, -1, -1)]
+    second = [(i, (i - 1) % n) for i in [n - 1, *range(n - 1)]]
+    return first, second
+
+
+def n_sim14_angles(n_qubits: int) -> int:
+    return 4 * n_qubits
+
+
+def sim14_gates(angles, n_qubits: int) -> None:
+    """Ansatz 14 on ``angles`` (..., 4n), as gates."""
+    n = n_qubits
+    first, second = sim14_rings(n)
+    for i in range(n):
+        qml.RY(angles[..., i], wires=i)
+    for k, pair in enumerate(first):
+        qml.CRX(angles[..., n + k], wires=list(pair))
+    for i in range(n):
+        qml.RY(angles[..., 2 * n + i], wires=i)
+    for k, pair in enumerate(second):
+        qml.CRX(angles[..., 3 * n + k], wires=list(pair))
+
+
+def _one_qubit(state, matrix, wire: int, n_qubits: int, where=None):
+    """``state`` (..., 2^n) after the one-qubit ``matrix`` (..., 2, 2) on ``wire`` (wire 0 the
+    most significant bit), applied only where the boolean mask ``where`` (2^n,) is set if given.
+    Elementwise products of the two halves: measured 1.5x faster on CPU than a batched 2 x 2
+    einsum, and 25x faster than multiplying by the state with the wire's bit flipped."""
+    lead = state.shape[:-1]
+    split = qml.math.reshape(state, (*lead, 2**wire, 2, 2 ** (n_qubits - wire - 1)))
+    low, high = split[..., 0, :], split[..., 1, :]
+    entry = [[matrix[..., i, j][..., None, None] for j in range(2)] for i in range(2)]
+    turned = qml.math.stack(
+        [entry[0][0] * low + entry[0][1] * high, entry[1][0] * low + entry[1][1] * high], -2
+    )
+    turned = qml.math.reshape(turned, (*lead, 2**n_qubits))
+    return turned if where is None else qml.math.where(where, turned, state)
+
+
+def _rotation(angle, axis: str):
+    """RY or RX of ``angle`` (...,) as (..., 2, 2) complex matrices."""
+    c = qml.math.cast(qml.math.cos(angle / 2), "complex64")
+    s = qml.math.cast(qml.math.sin(angle / 2), "complex64")
+    if axis == "y":
+        rows = [qml.math.stack([c, -s], -1), qml.math.stack([s, c], -1)]
+    else:
+        rows = [qml.math.stack([c, -1j * s], -1), qml.math.stack([-1j * s, c], -1)]
+    return qml.math.stack(rows, -2)
+
+
+def _controlled(state, matrix, control: int, target: int, n_qubits: int):
+    """``state`` after ``matrix`` on ``target`` where ``control`` is set."""
+    is_set = ((np.arange(2**n_qubits) >> (n_qubits - 1 - control)) & 1).astype(bool)
+    return _one_qubit(state, matrix, target, n_qubits, where=is_set)
+
+
+def sim14_state(state, angles, n_qubits: int, entangling: bool = True):
+    """``state`` (..., 2^n) after ansatz 14 on ``angles`` (..., 4n): its gates applied to the
+    vector directly, a few operations each. Without ``entangling`` every CRX is an RX on its
+    target (the product-state stand-in of the surrogate)."""
+    n = n_qubits
+    first, second = sim14_rings(n)
+
+    def layer(state, offset, pairs):
+        for i in range(n):
+            state = _one_qubit(state, _rotation(angles[..., offset + i], "y"), i, n)
+        for k, (control, target) in enumerate(pairs):
+            rx = _rotation(angles[..., offset + n + k], "x")
+            if entangling:
+                state = _controlled(state, rx, control, target, n)
+            else:
+                state = _one_qubit(state, rx, target, n)
+        return state
+
+    return layer(layer(state, 0, first), 2 * n, second)
+
+
+def basis_bits(n_qubits: int) -> np.ndarray:
+    """The bits of every computational basis state, wire 0 the most significant: (2^n, n)."""
+    return (np.arange(2**n_qubits)[:, None] >> np.arange(n_qubits - 1, -1, -1)) & 1
+
+
+def basis_state(bits, n_qubits: int):
+    """|b_0 ... b_{n-1}> for ``bits`` (..., n) of zeros and ones: (..., 2^n) complex."""
+    state = qml.math.ones_like(bits[..., :1])
+    for i in range(n_qubits):
+        qubit = qml.math.stack([1 - bits[..., i], bits[..., i]], -1)  # (..., 2)
+        state = qml.math.reshape(state[..., :, None] * qml.math.expand_dims(qubit, -2),
+                                 (*bits.shape[:-1], 2 ** (i + 1)))
+    return qml.math.cast(state, "complex64")
+
+
+def quixer_token_gates(inputs, weights, n_qubits: int) -> None:
+    """Ansatz 14 on the angles ``inputs[..., n:]`` applied to the basis state whose bits are
+    ``inputs[..., :n]`` (each flipped by RY(pi b)): one column of the token unitary."""
+    del weights  # every angle is an input: a token's or, for V, the feed-forward weights
+    for i in range(n_qubits):
+        qml.RY(np.pi * inputs[..., i], wires=i)
+    sim14_gates(inputs[..., n_qubits:], n_qubits)
+
+
+def quixer_token_state(inputs, n_qubits: int, entangling: bool = True):
+    """The state ``quixer_token_gates`` prepares: (..., 2^n)."""
+    start = basis_state(inputs[..., :n_qubits], n_qubits)
+    return sim14_state(start, inputs[..., n_qubits:], n_qubits, entangling)
+
+
+def quixer_token_compact(inputs, weights, n_qubits: int) -> None:
+    """``quixer_token_gates`` as one state preparation."""
+    qml.StatePrep(quixer_token_state(inputs, n_qubits), wires=range(n_qubits))
+
+
+def quixer_token_surrogate(inputs, weights, n_qubits: int):
+    """The surrogate of ``QUIXER_TOKEN``: every CRX an RX on its target, so each token unitary
+    is a product of one-qubit rotations (same angles, no entangling gate)."""
+    return quixer_token_state(inputs, n_qubits, entangling=False)
+
+
+QUIXER_TOKEN = Circuit(
+    "quixer-token",
+    quixer_token_gates,
+    "state",
+    compact=quixer_token_compact,
+    inputs=lambda n: n + n_sim14_angles(n),
+    weights=lambda n: 0,
+    surrogate=quixer_token_surrogate,
+)
+"""One column U|s> of an ansatz-14 unitary, read as a state: run on every basis state |s>, the
+whole unitary, as Quixer's simulation builds its token unitaries."""

@@ -12,6 +12,8 @@ import numpy as np
 from qgpt_jax.quantum.circuits import ATTENTION, Circuit
 
 GENERIC_BASIS = ["rz", "sx", "x", "cx"]
+RESOURCE_FIELDS = ("circuit", "width", "depth", "two_qubit_gates", "parameters")
+"""What ``circuit_resources`` reports of one transpiled circuit."""
 
 
 def recorded(n_qubits: int, circuit: Circuit = ATTENTION):

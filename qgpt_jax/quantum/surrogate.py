@@ -41,6 +41,8 @@ def product_state(phi):
 def surrogate(circuit: Circuit, angles, weights, n_qubits: int):
     """What ``CircuitExecutor(n_qubits, circuit=circuit)`` returns, computed by the surrogate:
     (N,) for one readout value, else (N, outputs)."""
+    if circuit.surrogate is not None:
+        return circuit.surrogate(angles, weights, n_qubits)
     if circuit.readout == "zero":  # the overlap of two encodings
         x, y = angles[..., :n_qubits], angles[..., n_qubits:]
         delta = product_angles(x, weights, n_qubits) - product_angles(y, weights, n_qubits)
