@@ -6,6 +6,8 @@ import json
 import math
 import os
 import platform
+import shlex
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -44,6 +46,7 @@ def environment() -> dict:
         "cpu_count": os.cpu_count(),
         "jax_backend": jax.default_backend(),
         "jax_devices": [str(d) for d in jax.devices()],
+        "command": shlex.join(["python", *sys.orig_argv[1:]]),  # as typed, for docs/results.md
     }
 
 
