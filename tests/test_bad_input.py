@@ -1,5 +1,5 @@
 """Every bad input, as a table: one line naming the problem and the fix, the documented exit code,
-no traceback, and no earlier result touched (README, "Exit codes and bad input")."""
+no traceback, and no earlier result touched (README, "Troubleshooting")."""
 
 from __future__ import annotations
 

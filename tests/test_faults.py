@@ -1,5 +1,5 @@
 """What a user's machine does to a run: kills at any moment, two runs into one folder, a damaged
-compilation cache, damaged run files, a full disk (README, "What survives what").
+compilation cache, damaged run files, a full disk (docs/faults.md).
 
 Each case runs ``python -m experiments.compare`` as a user would (through ``tests/faults.py`` where
 a fault is injected) and checks the outcome against an uninterrupted run of the same arguments:
