@@ -22,7 +22,13 @@ from qgpt_jax.attention.quixer import (
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.errors import ConfigError
 from qgpt_jax.model import GPT, count_params, init, sown
-from qgpt_jax.quantum.circuits import QUIXER_DEGREE, QUIXER_TOKEN, basis_bits, quixer_token_state
+from qgpt_jax.quantum.circuits import (
+    QUIXER_DEGREE,
+    QUIXER_TOKEN,
+    choi_unitaries,
+    sim14_gates,
+    sim14_matrix,
+)
 from qgpt_jax.quantum.devices import CircuitExecutor, executor_scope
 from qgpt_jax.quantum.lcu import index_qubits, post_selected_data, quixer_lcu_circuit
 from qgpt_jax.study import parse_models
@@ -55,8 +61,8 @@ def test_parameter_count_follows_the_formula_at_an_unusual_size(kind):
 
 def test_it_enters_the_study_with_its_controls_and_counts_its_columns():
     assert {"quixer", "quixer-surrogate", "classical-matched:quixer"} <= set(parse_models("study"))
-    # every column of every token unitary and of V: 2^3 (2 x 5 + 1), 1 layer x 2 heads
-    assert circuits_per_forward(tiny(), 2, 5) == 1 * 2 * 8 * (2 * 5 + 1)
+    # one Choi state per token and one for V: 2 x 5 + 1, 1 layer x 2 heads
+    assert circuits_per_forward(tiny(), 2, 5) == 1 * 2 * (2 * 5 + 1)
 
 
 @pytest.mark.parametrize("device", ["aer", "lightning.qubit", "qiskit.aer", "qgpt.aer"])
@@ -92,32 +98,43 @@ def token_rows():
     rng = np.random.default_rng(0)
     angles = jnp.asarray(rng.uniform(0, 2 * np.pi, (1, 2, 12)), jnp.float32)
     feedforward = jnp.asarray(rng.uniform(0, 2 * np.pi, 12), jnp.float32)
-    return token_inputs(angles, feedforward, 3)  # (3 x 8, 3 + 12)
+    return token_inputs(angles, feedforward)  # (2 + 1, 12)
 
 
-def test_the_compact_columns_equal_the_gates_in_value_and_gradient(token_rows):
-    """The gate-by-gate QNode is the reference where no other device reads states."""
+def test_the_compact_choi_states_equal_the_gates_in_value_and_gradient(token_rows):
+    """The gate-by-gate QNode on 2n wires is the reference where no other device reads states."""
     compact = CircuitExecutor(3, circuit=QUIXER_TOKEN)  # default.qubit: the compact form
-    gates = qml.QNode(QUIXER_TOKEN.qfunc(3), qml.device("default.qubit", wires=3),
+    gates = qml.QNode(QUIXER_TOKEN.qfunc(3), qml.device("default.qubit", wires=6),
                       interface="jax")  # fmt: skip
     no_weights = jnp.zeros((0,))
     np.testing.assert_allclose(compact(token_rows, no_weights), gates(token_rows, no_weights),
                                atol=1e-5)  # fmt: skip
 
-    bits, angles = token_rows[:, :3], token_rows[:, 3:]  # the bits are constants in the head
-
     def loss(run, angles):
-        columns = run(jnp.concatenate([bits, angles], -1), no_weights)
-        return jnp.sum(jnp.abs(columns[:, :3]) ** 2 * jnp.arange(3.0))
+        return jnp.sum(jnp.abs(run(angles, no_weights)[:, :20]) ** 2 * jnp.arange(20.0))
 
-    np.testing.assert_allclose(jax.grad(lambda a: loss(compact, a))(angles),
-                               jax.grad(lambda a: loss(gates, a))(angles), atol=1e-4)  # fmt: skip
+    compact_grad = jax.grad(lambda a: loss(compact, a))(token_rows)
+    np.testing.assert_allclose(compact_grad, jax.grad(lambda a: loss(gates, a))(token_rows),
+                               atol=1e-4)  # fmt: skip
 
 
-def test_the_columns_form_a_unitary(token_rows):
-    columns = CircuitExecutor(3, circuit=QUIXER_TOKEN)(token_rows, jnp.zeros((0,)))
-    for block in columns.reshape(3, 8, 8):
-        np.testing.assert_allclose(block @ block.conj().T, np.eye(8), atol=1e-5)
+def test_the_choi_state_holds_the_ansatz_unitary(token_rows):
+    states = CircuitExecutor(3, circuit=QUIXER_TOKEN)(token_rows, jnp.zeros((0,)))
+    unitaries = choi_unitaries(states, 3)
+    for angles, unitary in zip(token_rows, unitaries, strict=True):
+        expected = qml.matrix(lambda a=angles: sim14_gates(a, 3), wire_order=range(3))()
+        np.testing.assert_allclose(unitary, expected, atol=1e-5)
+        np.testing.assert_allclose(unitary @ unitary.conj().T, np.eye(8), atol=1e-5)
+
+
+def test_the_surrogate_unitary_has_no_entangling_gate(token_rows):
+    """Every CRX an RX: the unitary is a Kronecker product of one-qubit unitaries."""
+    product = sim14_matrix(token_rows, 3, entangling=False)[0]
+    entangled = sim14_matrix(token_rows, 3)[0]
+    blocks = product.reshape(2, 4, 2, 4).transpose(0, 2, 1, 3).reshape(4, 16)
+    assert np.linalg.matrix_rank(np.asarray(blocks), tol=1e-4) == 1  # operator Schmidt rank 1
+    blocks = entangled.reshape(2, 4, 2, 4).transpose(0, 2, 1, 3).reshape(4, 16)
+    assert np.linalg.matrix_rank(np.asarray(blocks), tol=1e-4) > 1
 
 
 def test_every_parameter_gets_a_gradient_under_jit():
@@ -158,10 +175,8 @@ def test_the_success_probability_is_sown_per_position_and_is_a_probability():
 # --- the post-selected LCU circuit ------------------------------------------------------------
 
 
-def unitary_columns(angles, n):
-    bits = jnp.asarray(basis_bits(n), jnp.float32)
-    rows = jnp.concatenate([bits, jnp.broadcast_to(angles, (2**n, angles.shape[-1]))], -1)
-    return quixer_token_state(rows, n)  # [s, :] = U |s>
+def unitary(angles, n):
+    return sim14_matrix(angles[None], n)[0]  # [x, s] = <x|U|s>
 
 
 @pytest.mark.parametrize("n, length", [(2, 3), (3, 3), (2, 5)])
@@ -171,16 +186,16 @@ def test_the_lcu_circuit_post_selects_the_heads_state(n, length):
     feedforward = jnp.asarray(rng.uniform(0, 2 * np.pi, 4 * n), jnp.float32)
     mix = jnp.asarray(rng.uniform(0, 1, (length, 2)), jnp.float32)
     poly = jnp.asarray(rng.uniform(-1, 1, QUIXER_DEGREE + 1), jnp.float32)
-    unitaries = jnp.stack([unitary_columns(a, n) for a in angles])[None]  # (1, T, D, D)
+    unitaries = jnp.stack([unitary(a, n) for a in angles])[None]  # (1, T, D, D)
     states = post_selected_state(unitaries, prefix_mixture(mix, length), poly)[0]
-    ffn = np.asarray(unitary_columns(feedforward, n))
+    ffn = np.asarray(unitary(feedforward, n))
     b = np.asarray(mix[:, 0]) + 1j * np.asarray(mix[:, 1])
     for t in range(length):
         prefix = np.where(np.arange(length) <= t, b, 0)
         circuit = quixer_lcu_circuit(angles, prefix, poly, feedforward)
         assert circuit.num_qubits == n + QUIXER_DEGREE * (index_qubits(length) + 1)
         kept = post_selected_data(circuit, n)
-        np.testing.assert_allclose(kept, ffn.T @ np.asarray(states[t]), atol=1e-5)
+        np.testing.assert_allclose(kept, ffn @ np.asarray(states[t]), atol=1e-5)
         # the kept shots' share is the head's success probability
         np.testing.assert_allclose(np.sum(np.abs(kept) ** 2),
                                    np.sum(np.abs(states[t]) ** 2), atol=1e-5)  # fmt: skip

@@ -16,14 +16,15 @@ ancilla registers (``qgpt_jax.quantum.lcu``), whose success probability is exact
 and the report says what post-selection would cost: each kept shot needs 1 / p on average.
 
 How it runs here. Their code builds every token unitary as a matrix and applies the LCU and
-the polynomial to state vectors; so does this head: the device prepares ``U_j |s>`` for every
-token j and basis state s (``QUIXER_TOKEN``, state readout), the columns of U_j, and the columns
-of V, and the head forms M_t |0> and M_t^2 |0> from them with the coefficients. That needs a
-device returning differentiable states (``default.qubit``); Lightning and Aer would need the
-post-selected LCU circuit itself, whose parameter-shift gradient shifts every angle of every
-multi-controlled token unitary (thousands of circuits per position), so the configuration
-refuses them with that reason rather than fall back to anything. The resource report and the
-hardware estimate use that LCU circuit, not the simulated one.
+the polynomial to state vectors; so does this head: the device prepares the Choi state of each
+token unitary U_j and of V (``QUIXER_TOKEN``: Bell pairs between n data and n reference qubits,
+then the ansatz on the data, so the 2n-qubit state holds U / sqrt(2^n)), and the head forms
+M_t |0> and M_t^2 |0> from those unitaries with the coefficients. That needs a device returning
+differentiable states (``default.qubit``); Lightning and Aer would need the post-selected LCU
+circuit itself, whose parameter-shift gradient shifts every angle of every multi-controlled
+token unitary (thousands of circuits per position), so the configuration refuses them with that
+reason rather than fall back to anything. The resource report and the hardware estimate use
+that LCU circuit, not the simulated one.
 
 Choices where the paper is silent or its setting differs: degree 2 (``QUIXER_DEGREE``); one
 ansatz-14 layer per token; b, c and V initialised as their code does (uniform in [0, 1)); their
@@ -35,8 +36,9 @@ and parameters, token unitaries without entangling gates.
 
 Parameters per head: angle map ``4 n C + 4 n``, mixing coefficients ``2 block_size``, polynomial
 ``QUIXER_DEGREE + 1``, feed-forward ansatz ``4 n``, output projection ``3 n hs + hs``. Circuits
-per head and forward pass: ``2^n (B T + 1)`` simulated (a column each); on hardware ``3 B T`` LCU
-circuits (one per position and measurement setting X, Y, Z), each kept with probability p.
+per head and forward pass: ``B T + 1`` simulated (one Choi state per token and one for V); on
+hardware ``3 B T`` LCU circuits (one per position and measurement setting X, Y, Z), each kept
+with probability p.
 """
 
 from __future__ import annotations
@@ -48,24 +50,32 @@ import numpy as np
 from qgpt_jax.attention.base import AttentionKind, run_circuit
 from qgpt_jax.config import ModelConfig
 from qgpt_jax.layers import Dropout, dense
-from qgpt_jax.quantum.circuits import QUIXER_DEGREE, QUIXER_TOKEN, basis_bits, n_sim14_angles
+from qgpt_jax.quantum.circuits import QUIXER_DEGREE, QUIXER_TOKEN, choi_unitaries, n_sim14_angles
 
 SUCCESS_PROBABILITY = "success_probability"
 """The ``intermediates`` entry where the head sows ||P(M_t)|0>||^2, (B, T) per head."""
 
 
+def pauli_matrices(n_qubits: int) -> np.ndarray:
+    """X_i, Y_i and Z_i of every qubit on 2^n amplitudes (wire 0 the most significant):
+    (3n, 2^n, 2^n)."""
+    one = {"x": np.array([[0, 1], [1, 0]]), "y": np.array([[0, -1j], [1j, 0]]),
+           "z": np.diag([1, -1])}  # fmt: skip
+    matrices = []
+    for axis in "xyz":
+        for i in range(n_qubits):
+            m = np.ones((1, 1))
+            for k in range(n_qubits):
+                m = np.kron(m, one[axis] if k == i else np.eye(2))
+            matrices.append(m)
+    return np.stack(matrices).astype(np.complex64)
+
+
 def pauli_expectations(state, n_qubits: int):
-    """<X_i>, <Y_i>, <Z_i> of every qubit of the normalised ``state`` (..., 2^n): (..., 3n)."""
-    lead = state.shape[:-1]
-    xs, ys, zs = [], [], []
-    for i in range(n_qubits):
-        split = state.reshape(*lead, 2**i, 2, 2 ** (n_qubits - i - 1))
-        low, high = split[..., 0, :], split[..., 1, :]
-        cross = jnp.sum(jnp.conj(low) * high, axis=(-2, -1))  # <psi| (|0><1| on qubit i) |psi>
-        xs.append(2 * jnp.real(cross))
-        ys.append(2 * jnp.imag(cross))
-        zs.append(jnp.sum(jnp.abs(low) ** 2 - jnp.abs(high) ** 2, axis=(-2, -1)))
-    return jnp.stack(xs + ys + zs, axis=-1)
+    """<X_i>, <Y_i>, <Z_i> of every qubit of the normalised ``state`` (..., 2^n): (..., 3n), as
+    one contraction with the 3n Pauli matrices."""
+    paulis = jnp.asarray(pauli_matrices(n_qubits))
+    return jnp.real(jnp.einsum("...x,pxy,...y->...p", jnp.conj(state), paulis, state))
 
 
 def prefix_mixture(mix, length: int):
@@ -75,27 +85,20 @@ def prefix_mixture(mix, length: int):
     return jnp.asarray(np.tril(np.ones((length, length))), b.dtype) * b / prefix_norm[:, None]
 
 
-def token_inputs(angles, feedforward, n_qubits: int):
+def token_inputs(angles, feedforward):
     """Inputs of every ``QUIXER_TOKEN`` circuit of a forward pass: each token's angles (B, T, a)
-    and then the feed-forward angles (a,), each on every basis state: ((B T + 1) 2^n, n + a)."""
+    and then the feed-forward angles (a,): (B T + 1, a)."""
     B, T, a = angles.shape
-    bits = jnp.asarray(basis_bits(n_qubits), angles.dtype)  # (D, n)
-    D = bits.shape[0]
-    tokens = jnp.concatenate(
-        [jnp.broadcast_to(bits, (B, T, D, n_qubits)),
-         jnp.broadcast_to(angles[:, :, None], (B, T, D, a))], -1,
-    ).reshape(B * T * D, n_qubits + a)  # fmt: skip
-    ffn = jnp.concatenate([bits, jnp.broadcast_to(feedforward, (D, a))], -1)
-    return jnp.concatenate([tokens, ffn])
+    return jnp.concatenate([angles.reshape(B * T, a), feedforward[None]])
 
 
 def post_selected_state(unitaries, beta, polynomial):
     """P(M_t)|0> for every position, unnormalised: the data state a kept shot of the LCU circuit
     (``qgpt_jax.quantum.lcu``) leaves, times its amplitude. ``unitaries`` (B, T, D, D) with
-    ``[b, t, s, :] = U_t |s>``, ``beta`` (T, T) from ``prefix_mixture``, ``polynomial`` (3,)."""
+    ``[b, t, x, s] = <x|U_t|s>``, ``beta`` (T, T) from ``prefix_mixture``, ``polynomial`` (3,)."""
     D = unitaries.shape[-1]
-    once = jnp.einsum("tj,bjx->btx", beta, unitaries[:, :, 0])  # M_t |0>, (B, T, D)
-    twice = jnp.einsum("tj,bjsx,bts->btx", beta, unitaries, once)  # M_t^2 |0>
+    once = jnp.einsum("tj,bjx->btx", beta, unitaries[..., 0])  # M_t |0>, (B, T, D)
+    twice = jnp.einsum("tj,bjxs,bts->btx", beta, unitaries, once)  # M_t^2 |0>
     zero = jnp.eye(D, dtype=once.dtype)[0]
     state = polynomial[0] * zero + polynomial[1] * once + polynomial[2] * twice
     return state / jnp.sum(jnp.abs(polynomial))
@@ -116,21 +119,22 @@ class QuixerHead(nn.Module):
         mix = self.param("mix_coefficients", uniform, (cfg.block_size, 2))  # (re, im) of b
         poly = self.param("polynomial_coefficients", uniform, (QUIXER_DEGREE + 1,))
         feedforward = self.param("feedforward_weights", uniform, (a,))
-        columns = run_circuit(cfg, QUIXER_TOKEN, token_inputs(angles, feedforward, n),
-                              jnp.zeros((0,), angles.dtype))  # fmt: skip
-        unitaries = columns[: B * T * D].reshape(B, T, D, D)  # [b, t, s, :] = U_t |s>
-        feedforward_unitary = columns[B * T * D :]  # [s, :] = V |s>
+        states = run_circuit(cfg, QUIXER_TOKEN, token_inputs(angles, feedforward),
+                             jnp.zeros((0,), angles.dtype))  # Choi states, (B T + 1, D^2)
+        matrices = choi_unitaries(states, n)  # [k, x, s] = <x|U_k|s>
+        unitaries = matrices[: B * T].reshape(B, T, D, D)
+        feedforward_unitary = matrices[B * T]  # V
         state = post_selected_state(unitaries, prefix_mixture(mix, T), poly)  # (B, T, D)
         success = jnp.sum(jnp.abs(state) ** 2, axis=-1)  # (B, T)
         self.sow("intermediates", SUCCESS_PROBABILITY, success)
         state = state / jnp.sqrt(success + 1e-12)[..., None]  # post-selected and renormalised
-        state = jnp.einsum("sx,bts->btx", feedforward_unitary, state)  # V, (B, T, D)
+        state = jnp.einsum("xs,bts->btx", feedforward_unitary, state)  # V, (B, T, D)
         return dense(cfg.head_size, "output_projection")(pauli_expectations(state, n))
 
 
 def quixer_circuits(config, batch: int, length: int) -> int:
-    """Every column of every token unitary and of V (the only devices it runs on return states)."""
-    return 2**config.n_qubits * (batch * length + 1)
+    """One Choi-state circuit per token unitary and one for V."""
+    return batch * length + 1
 
 
 def quixer_hardware(config, batch: int, length: int) -> dict:

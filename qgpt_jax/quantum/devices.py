@@ -229,7 +229,7 @@ class CircuitExecutor:
             kwargs.update(aer_options(shots=shots, noise=noise, threads=threads))
         elif name == "qgpt.aer":
             kwargs.update(noise=noise, threads=threads)
-        self.device = qml.device(name, wires=self.n_qubits, **kwargs)
+        self.device = qml.device(name, wires=self.circuit.n_wires(self.n_qubits), **kwargs)
         if not self.spec.in_graph:
             self.device.tracker = CountingTracker()
             self.device.tracker.active = True
