@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_study import MODELS, synthetic_runs
 
 from qgpt_jax.study import summary
-from tests.test_study import MODELS, synthetic_runs
 
 ENVIRONMENT = {"cpu_count": 2, "processor": "x86_64", "platform": "Linux", "jax_backend": "cpu",
                "versions": {"jax": "0.0"}, "command": "python -m experiments.compare --x"}
