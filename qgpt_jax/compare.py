@@ -127,11 +127,12 @@ def finish_run(model, mc, tc, result, tokenizer, checkpoint_dir: Path, sample_to
         "sample_tokens": tokens,
         "checkpoint": str(checkpoint_dir),
     }
-    kept = kind_of(mc).post_selection
-    if kept is not None and kind_of(mc).runs_circuits:  # on text the trained model wrote
+    kind = kind_of(mc)
+    if kind.post_selection is not None and kind.runs_circuits:  # on text the model wrote
         window = jnp.asarray(tokens[-mc.block_size :], jnp.int32)[None]
         with executor_scope(mc):
-            run["kept_shot_share"] = float(jnp.mean(sown(mc, result.params, window, kept)))
+            kept = sown(mc, result.params, window, kind.post_selection)
+            run["kept_shot_share"] = float(jnp.mean(kept))
     return run
 
 
@@ -400,13 +401,13 @@ def quantum_resources(mc: ModelConfig, tc: TrainConfig, dataset: Dataset) -> dic
     splits = (dataset.n_train, len(dataset.tokens) - dataset.n_train)
     backend = mc.noise or "generic all-to-all device (basis rz, sx, x, cx)"
     kind = kind_of(mc)
-    if kind.hardware is not None:
+    if kind.hardware is not None:  # its own QPU circuit (a kind with one runs without noise)
         own = kind.hardware(mc, tc.batch_size, mc.block_size)
-        circuit = {"backend": "generic all-to-all device (basis rz, sx, x, cx)"}
-        circuit |= {k: own[k] for k in (*RESOURCE_FIELDS, "note")}
+        circuit = {k: own[k] for k in (*RESOURCE_FIELDS, "note")}
     else:
-        circuit = {"backend": backend, **circuit_resources(mc.n_qubits, mc.noise, kind.circuit)}
-    return {**circuit, **qpu_cost(mc, tc, final_sweeps(tc, mc.block_size, splits))}
+        circuit = circuit_resources(mc.n_qubits, mc.noise, kind.circuit)
+    cost = qpu_cost(mc, tc, final_sweeps(tc, mc.block_size, splits))
+    return {"backend": backend, **circuit, **cost}
 
 
 def qpu_cost(mc: ModelConfig, tc: TrainConfig, final_sweeps: int) -> dict:
@@ -499,6 +500,42 @@ def estimate_coverage(results: dict) -> list[str]:
             "on the last in-training estimate."
         )
     return [line, ""]
+
+
+def hardware_section(results: dict) -> list[str]:
+    """The report's lines on what the quantum heads would cost on a QPU (none without any)."""
+    resources = results.get("quantum_resources", {})
+    if not resources:
+        return []
+    lines = [
+        "",
+        "### What the quantum heads would cost on hardware",
+        "",
+        "Circuit size after transpiling for the backend named; executions assume "
+        "parameter-shift gradients, as a QPU computes them.",
+        "",
+        "| model | backend | width | depth | 2-qubit gates | executions/step | shots/step | "
+        "executions/run | QPU hours/run |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for model, r in resources.items():
+        lines.append(
+            f"| {model} | {r['backend']} | {r['width']} | {r['depth']} | "
+            f"{r['two_qubit_gates']} | {r['executions_per_step']:,} | {r['shots_per_step']:,} "
+            f"| {r['executions_per_run']:,} | {r['hours_per_run']:.3g} |"
+        )
+    lines += ["", f"Assumption: {next(iter(resources.values()))['assumption']}."]
+    lines += [f"- {model}: {r['note']}." for model, r in resources.items() if r.get("note")]
+    for model in resources:
+        kept = [r["kept_shot_share"] for r in results["runs"]
+                if r["model"] == model and "kept_shot_share" in r]  # fmt: skip
+        if kept:
+            lines.append(
+                f"- {model}, trained: post-selection keeps p = {np.mean(kept):.3f} of the "
+                f"shots (mean over {len(kept)} seeds, on the sample's last window), so each "
+                f"kept shot costs {1 / np.mean(kept):.2f} shots: the shots above times that."
+            )
+    return lines
 
 
 def render_markdown(results: dict) -> str:
@@ -605,36 +642,7 @@ def render_markdown(results: dict) -> str:
                 f"{r['shots'] or 'exact'} | {r['noise'] or 'none'} | {ce.get(r['device'], 0):,} | "
                 f"{ce.get('counted', '')} |"
             )
-    resources = results.get("quantum_resources", {})
-    if resources:
-        lines += [
-            "",
-            "### What the quantum heads would cost on hardware",
-            "",
-            "Circuit size after transpiling for the backend named; executions assume "
-            "parameter-shift gradients, as a QPU computes them.",
-            "",
-            "| model | backend | width | depth | 2-qubit gates | executions/step | shots/step | "
-            "executions/run | QPU hours/run |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        ]
-        for model, r in resources.items():
-            lines.append(
-                f"| {model} | {r['backend']} | {r['width']} | {r['depth']} | "
-                f"{r['two_qubit_gates']} | {r['executions_per_step']:,} | {r['shots_per_step']:,} "
-                f"| {r['executions_per_run']:,} | {r['hours_per_run']:.3g} |"
-            )
-        lines += ["", f"Assumption: {next(iter(resources.values()))['assumption']}."]
-        lines += [f"- {model}: {r['note']}." for model, r in resources.items() if r.get("note")]
-        for model in resources:
-            kept = [r["kept_shot_share"] for r in results["runs"]
-                    if r["model"] == model and "kept_shot_share" in r]  # fmt: skip
-            if kept:
-                lines.append(
-                    f"- {model}, trained: post-selection keeps p = {np.mean(kept):.3f} of the "
-                    f"shots (mean over {len(kept)} seeds, on the sample's last window), so each "
-                    f"kept shot costs {1 / np.mean(kept):.2f} shots: the shots above times that."
-                )
+    lines += hardware_section(results)
     lines += [
         "",
         "## Loss curves",

@@ -1,5 +1,5 @@
-"""The published designs as attention kinds (qkv, qasa, orthogonal): parameter counts, circuits,
-causality.
+"""The published designs as attention kinds (qkv, qasa, orthogonal; quixer for causality): parameter
+counts, circuits, causality.
 
 Their values and gradients across devices are checked with the other kinds in test_attention.py.
 """
@@ -102,6 +102,7 @@ def test_compact_form_equals_the_gates():
 CAUSALITY_CASES = [
     *((kind, device) for kind in PUBLISHED for device in ("default.qubit", "aer")),
     *((kind + "-surrogate", "default.qubit") for kind in PUBLISHED),  # runs no circuit
+    ("quixer", "default.qubit"), ("quixer-surrogate", "default.qubit"),  # reads states
 ]
 
 
