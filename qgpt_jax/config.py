@@ -1,8 +1,13 @@
 """Frozen, validated configuration dataclasses and named presets.
 
 ``ModelConfig`` describes the network (including which attention heads are quantum and where their
-circuits run); ``TrainConfig`` describes the optimisation run. Both validate themselves on
-construction, so an impossible configuration fails before any work starts.
+circuits run); ``TrainConfig`` describes the optimisation run. Both check their own fields on
+construction (types, sizes, ranges), so an impossible value fails before any work starts.
+
+This is the lowest layer: it imports nothing of ``qgpt_jax.attention`` or ``qgpt_jax.quantum``.
+What needs the kind registry or the device table (is the attention kind known, can the device run
+it, are shots and noise available there) is the kind's check, ``qgpt_jax.attention.validated``,
+which the model runs before it is built and the entry points run where a configuration comes in.
 """
 
 from __future__ import annotations
@@ -119,7 +124,8 @@ class DeviceConfig:
     """
 
     device: str = "default.qubit"
-    """Where quantum heads run; see ``qgpt_jax.quantum.devices.DEVICES``."""
+    """Where quantum heads run; see ``qgpt_jax.quantum.devices.DEVICES`` (checked there, by
+    ``qgpt_jax.attention.validated``)."""
     shots: int | None = None
     """``None`` for exact expectation values, else the number of samples per circuit."""
     noise: str | None = None
@@ -127,6 +133,14 @@ class DeviceConfig:
     aer_threads: int | None = None
 
     def __post_init__(self):
+        _check(
+            isinstance(self.device, str) and bool(self.device),
+            f"device must be the name of a quantum device, got {self.device!r}",
+        )
+        _check(
+            self.noise is None or (isinstance(self.noise, str) and bool(self.noise)),
+            f"noise must be the name of a noise backend (omit it for none), got {self.noise!r}",
+        )
         _check(
             self.shots is None or (isinstance(self.shots, int) and self.shots > 0),
             f"shots must be a positive integer (omit it for exact expectation values), "
@@ -158,8 +172,9 @@ class ModelConfig:
     dropout: float = 0.1
     attention: str = "classical"
     """Head kind, a name in ``qgpt_jax.attention.KINDS`` (``classical``, ``original``,
-    ``enhance``, ``qsann``, ``kernel``, and each quantum kind's ``<kind>-surrogate``). The old
-    name ``seed`` is read as ``original``."""
+    ``enhance``, ``qsann``, ``kernel``, and each quantum kind's ``<kind>-surrogate``), checked
+    against the registry by ``qgpt_jax.attention.validated``. The old name ``seed`` is read as
+    ``original``."""
     quantum_heads: int | None = None
     """Heads per layer of the ``attention`` kind (the others are classical and come after them);
     ``None``: ``min(n_head, 2)``, as the original."""
@@ -170,6 +185,10 @@ class ModelConfig:
     """How the quantum heads run; ``device``, ``shots``, ``noise`` and ``aer_threads`` read it."""
 
     def __post_init__(self):
+        _check(
+            isinstance(self.attention, str) and bool(self.attention),
+            f"attention must be the name of an attention kind, got {self.attention!r}",
+        )
         if self.attention in LEGACY_NAMES:  # checkpoints written before the rename
             object.__setattr__(self, "attention", LEGACY_NAMES[self.attention])
         for name in ("vocab_size", "n_embd", "n_head", "n_layer", "block_size", "n_qubits"):
@@ -183,12 +202,6 @@ class ModelConfig:
             f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})",
         )
         _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
-        from qgpt_jax.attention import KINDS
-
-        _check(
-            self.attention in KINDS,
-            f"unknown attention kind {self.attention!r}; choose one of: {', '.join(KINDS)}",
-        )
         _check(
             self.quantum_heads is None
             or (isinstance(self.quantum_heads, int) and 1 <= self.quantum_heads <= self.n_head),
@@ -200,19 +213,6 @@ class ModelConfig:
             f"ffn_width must be a positive integer, got {self.ffn_width!r}",
         )
         _check(2 <= self.n_qubits <= 20, f"n_qubits must be between 2 and 20, got {self.n_qubits}")
-        from qgpt_jax.quantum.devices import validate_device
-
-        validate_device(self)
-        kind = KINDS[self.attention]
-        if kind.needs_states and kind.surrogate_of is None:
-            from qgpt_jax.quantum.devices import DEVICES
-
-            state_devices = ", ".join(n for n, s in DEVICES.items() if s.states)
-            _check(
-                DEVICES[self.device].states,
-                f"attention {self.attention!r} reads state vectors, which device "
-                f"{self.device!r} does not return; use --device {state_devices}",
-            )
 
     @property
     def device(self) -> str:
@@ -257,20 +257,6 @@ class ModelConfig:
     @property
     def head_size(self) -> int:
         return self.n_embd // self.n_head
-
-    @property
-    def is_quantum(self) -> bool:
-        """Whether the model runs circuits (a surrogate has the shape but runs none)."""
-        from qgpt_jax.attention import KINDS
-
-        return KINDS[self.attention].runs_circuits
-
-    @property
-    def is_causal(self) -> bool:
-        """Whether no output depends on a later token (all kinds but ``original``)."""
-        from qgpt_jax.attention import KINDS
-
-        return KINDS[self.attention].causal
 
     @property
     def n_quantum_heads(self) -> int:

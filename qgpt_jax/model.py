@@ -8,6 +8,10 @@ Multi-head attention takes a kind per head, so a head becomes a quantum head wit
 anything else: the first ``config.n_quantum_heads`` heads of every layer are of the kind
 ``config.attention`` (its head comes from the registry in ``qgpt_jax.attention``) and come first
 in the concatenation, as in the seed.
+
+Every model built here checks its configuration against its kind and device first
+(``qgpt_jax.attention.validated``): a configuration made in code, not through an entry point,
+fails with the same one-line ``ConfigError`` before anything is traced.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from qgpt_jax.attention import KINDS
+from qgpt_jax.attention import kind_of, validated
 from qgpt_jax.attention.classical import ClassicalHead
 from qgpt_jax.config import ModelConfig
 from qgpt_jax.layers import (
@@ -71,7 +75,7 @@ class MultiHeadAttention(nn.Module):
     def __call__(self, x, deterministic: bool):
         cfg = self.config
         groups = [
-            (KINDS[cfg.attention].head, cfg.n_quantum_heads, QUANTUM_HEADS),
+            (kind_of(cfg).head, cfg.n_quantum_heads, QUANTUM_HEADS),
             (ClassicalHead, cfg.n_head - cfg.n_quantum_heads, "classical_heads"),
         ]
         outputs = []
@@ -113,7 +117,7 @@ class GPT(nn.Module):
 
     @nn.compact
     def __call__(self, idx, deterministic: bool = True):
-        cfg = self.config
+        cfg = validated(self.config)
         B, T = idx.shape
         if T > cfg.block_size:
             raise ValueError(f"sequence length {T} exceeds block_size {cfg.block_size}")

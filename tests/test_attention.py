@@ -83,7 +83,7 @@ def test_a_new_kind_is_one_registry_entry(monkeypatch):
     )
     monkeypatch.setitem(KINDS, "scaled", kind)
     config = tiny("scaled")
-    assert config.is_quantum and config.is_causal and kind_of(config) is kind
+    assert kind_of(config) is kind and kind.runs_circuits and kind.causal
     params = init(config, jax.random.key(0))
     labels = param_labels(params, kind)["block_0"]["sa"]["quantum_heads"]
     assert labels["scale_circuit"] == "quantum" and labels["values"]["kernel"] == "classical"

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
 
+import jax
 import pytest
 
+import qgpt_jax.config
+from qgpt_jax.attention import kind_of, validated
 from qgpt_jax.config import PRESETS, DeviceConfig, ModelConfig, TrainConfig
 from qgpt_jax.errors import ConfigError, QGPTError
+from qgpt_jax.model import init
 from qgpt_jax.quantum.devices import DEVICES
 
 
@@ -18,7 +26,7 @@ def test_seed_preset_model_fields():
     assert mc.vocab_size == 65  # tiny-shakespeare's character set
     assert mc.attention == "classical"
     assert mc.head_size == 8
-    assert not mc.is_quantum and mc.n_quantum_heads == 0
+    assert not kind_of(mc).runs_circuits and mc.n_quantum_heads == 0
 
 
 def test_seed_preset_train_fields():
@@ -55,7 +63,7 @@ def test_overrides_apply_on_top_of_the_preset():
     mc = ModelConfig.from_preset("original", n_layer=3, attention="enhance")
     assert mc.n_layer == 3 and mc.attention == "enhance"
     assert (mc.n_embd, mc.n_head, mc.block_size) == (16, 2, 8)
-    assert mc.is_quantum and mc.n_quantum_heads == 2
+    assert kind_of(mc).runs_circuits and mc.n_quantum_heads == 2
     tc = TrainConfig.from_preset("original", max_iters=7, seed=3)
     assert (tc.max_iters, tc.seed, tc.batch_size) == (7, 3, 4)
 
@@ -137,7 +145,7 @@ def test_dropout_zero_is_allowed():
 
 def test_unknown_attention_kind_lists_the_known_ones():
     with pytest.raises(ConfigError) as info:
-        ModelConfig(attention="quantum")
+        validated(ModelConfig(attention="quantum"))
     message = str(info.value)
     assert "'quantum'" in message
     for kind in ("classical", "original", "enhance"):
@@ -146,7 +154,7 @@ def test_unknown_attention_kind_lists_the_known_ones():
 
 def test_unknown_device_lists_the_known_ones():
     with pytest.raises(ConfigError) as info:
-        ModelConfig(attention="enhance", quantum_device=DeviceConfig("ibm_brisbane"))
+        validated(ModelConfig(attention="enhance", quantum_device=DeviceConfig("ibm_brisbane")))
     message = str(info.value)
     assert "ibm_brisbane" in message
     for name in DEVICES:
@@ -155,7 +163,7 @@ def test_unknown_device_lists_the_known_ones():
 
 def test_shots_on_an_exact_device_are_rejected():
     with pytest.raises(ConfigError) as info:
-        ModelConfig(attention="enhance", quantum_device=DeviceConfig(shots=100))
+        validated(ModelConfig(attention="enhance", quantum_device=DeviceConfig(shots=100)))
     message = str(info.value)
     assert "default.qubit" in message
     # The message points at the devices that can sample.
@@ -189,7 +197,7 @@ def test_replace_revalidates():
     with pytest.raises(ConfigError):
         dataclasses.replace(mc, n_head=5)
     with pytest.raises(ConfigError):
-        dataclasses.replace(mc, attention="enhance").on(device="nowhere")
+        validated(dataclasses.replace(mc, attention="enhance").on(device="nowhere"))
 
 
 def test_configs_are_hashable_and_compare_by_value():
@@ -221,7 +229,7 @@ def test_device_is_kept_apart_from_the_architecture():
             "aer_threads": None}
     assert ModelConfig.from_dict(flat) == mc
     with pytest.raises(ConfigError, match="--noise needs an Aer device"):
-        mc.on(device="default.qubit")  # manila noise cannot follow it there
+        validated(mc.on(device="default.qubit"))  # manila noise cannot follow it there
 
 
 def test_names_from_before_the_rename_still_work():
@@ -233,4 +241,51 @@ def test_names_from_before_the_rename_still_work():
     assert ModelConfig.from_preset("seed") == ModelConfig.from_preset("original")
     assert TrainConfig.from_preset("seed-large") == TrainConfig.from_preset("original-large")
     assert parse_models("classical,seed,enhance") == ["classical", "original", "enhance"]
-    assert not ModelConfig(attention="seed").is_causal
+    assert not kind_of(ModelConfig(attention="seed")).causal
+
+
+@pytest.mark.parametrize(
+    ("cls", "fields", "message"),
+    [
+        (ModelConfig, {"attention": 3}, "attention must be the name of an attention kind, got 3"),
+        (ModelConfig, {"attention": ""}, "attention must be the name of an attention kind"),
+        (DeviceConfig, {"device": None}, "device must be the name of a quantum device, got None"),
+        (DeviceConfig, {"noise": 5}, "noise must be the name of a noise backend"),
+    ],
+)
+def test_names_are_strings_on_construction(cls, fields, message):
+    """What the config checks without the registries: a kind or device name is a string."""
+    with pytest.raises(ConfigError, match=message):
+        cls(**fields)
+
+
+def test_validated_returns_the_config_the_kind_and_device_accept():
+    mc = ModelConfig.from_preset("tiny", attention="enhance", device="aer", shots=64)
+    assert validated(mc) is mc
+
+
+def test_the_model_validates_a_config_made_in_code():
+    """A config that never passed an entry point fails in the model with the kind's message."""
+    with pytest.raises(ConfigError, match="unknown attention kind 'quantum'; choose one of: "):
+        init(ModelConfig.from_preset("tiny", attention="quantum"), jax.random.key(0))
+    with pytest.raises(ConfigError, match="unknown quantum device 'nowhere'"):
+        init(ModelConfig.from_preset("tiny", attention="enhance", device="nowhere"),
+             jax.random.key(0))
+
+
+IMPORT_CONFIG_ALONE = """
+import json, sys, types
+package = types.ModuleType("qgpt_jax")  # the package without its __init__ (which imports all)
+package.__path__ = [sys.argv[1]]
+sys.modules["qgpt_jax"] = package
+import qgpt_jax.config
+print(json.dumps(sorted(name for name in sys.modules if name.startswith(("qgpt_jax.", "jax")))))
+"""
+
+
+def test_config_is_the_lowest_layer():
+    """Importing the config module loads no attention kind, no quantum device, not even JAX."""
+    folder = str(Path(qgpt_jax.config.__file__).parent)
+    out = subprocess.run([sys.executable, "-c", IMPORT_CONFIG_ALONE, folder], check=True,
+                         capture_output=True, text=True).stdout
+    assert json.loads(out) == ["qgpt_jax.config", "qgpt_jax.errors"]

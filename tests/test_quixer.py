@@ -12,7 +12,7 @@ import numpy as np
 import pennylane as qml
 import pytest
 
-from qgpt_jax.attention import KINDS, circuits_per_forward
+from qgpt_jax.attention import KINDS, circuits_per_forward, validated
 from qgpt_jax.attention.quixer import (
     SUCCESS_PROBABILITY,
     pauli_expectations,
@@ -69,11 +69,11 @@ def test_it_enters_the_study_with_its_controls_and_counts_its_columns():
 @pytest.mark.parametrize("device", ["aer", "lightning.qubit", "qiskit.aer", "qgpt.aer"])
 def test_devices_without_states_are_refused_with_the_reason(device):
     with pytest.raises(ConfigError, match="reads state vectors.*use --device default.qubit"):
-        tiny().on(device=device)
+        validated(tiny().on(device=device))
 
 
 def test_the_surrogate_runs_on_any_device_setting():
-    assert tiny("quixer-surrogate").on(device="aer").attention == "quixer-surrogate"
+    assert validated(tiny("quixer-surrogate").on(device="aer")).attention == "quixer-surrogate"
 
 
 @pytest.fixture(scope="module")

@@ -3,16 +3,23 @@
 To add a kind, write ``qgpt_jax/attention/<name>.py`` defining its head and ``KIND =
 AttentionKind(...)`` (see ``base.py``), and add its module name to ``KIND_MODULES`` (a kind in a
 module of your own: ``register_module("package.module")``). Its classical surrogate
-(``<name>-surrogate``) is derived from it. Everything else (configuration, model, optimizer,
-circuit counts, resource report, hardware estimate, evaluation, the study, ``--help``) asks
-``KINDS`` when it runs, so a kind registered later is everywhere too.
+(``<name>-surrogate``) is derived from it. Everything else (configuration checks, model,
+optimizer, circuit counts, resource report, hardware estimate, evaluation, the study, ``--help``)
+asks ``kind_of(config)`` or ``KINDS`` when it runs, so a kind registered later is everywhere too.
+
+``validated(config)`` is the check of a ``ModelConfig`` against its kind and device: the model
+runs it before it is built (``qgpt_jax.model``), and an entry point runs it where a configuration
+comes in (flags, a checkpoint, a device setting), so that a bad one fails before any work starts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 from qgpt_jax.attention.base import SURROGATE_SUFFIX, AttentionKind
+from qgpt_jax.errors import ConfigError
+from qgpt_jax.quantum import devices
 
 KIND_MODULES = (
     "classical",
@@ -51,7 +58,33 @@ for _module in KIND_MODULES:
 
 
 def kind_of(config) -> AttentionKind:
-    return KINDS[config.attention]
+    """The kind of ``config``'s attention heads (whether it runs circuits, whether it is causal,
+    its quantum parameters, its check of a configuration): the one place every module asks."""
+    kind = KINDS.get(config.attention)
+    if kind is None:
+        raise ConfigError(
+            f"unknown attention kind {config.attention!r}; choose one of: {', '.join(KINDS)}"
+        )
+    return kind
+
+
+def validated(config):
+    """``config`` itself once its kind and device accept it, else a one-line ``ConfigError``:
+    the kind is registered, the device exists and is installed, shots and noise are available
+    there, and a kind reading state vectors gets a device that returns them."""
+    kind_of(config).validate(config)
+    return config
+
+
+@contextlib.contextmanager
+def executor_scope(config):
+    """The run's circuit executors (``quantum.devices.executor_scope``) for a kind that runs
+    circuits; ``None`` for one that runs none (classical heads, a surrogate)."""
+    if not kind_of(config).runs_circuits:
+        yield None
+        return
+    with devices.executor_scope(config) as executors:
+        yield executors
 
 
 def circuits_per_forward(config, batch: int, length: int) -> int:
@@ -78,8 +111,10 @@ __all__ = [
     "SURROGATE_SUFFIX",
     "AttentionKind",
     "circuits_per_forward",
+    "executor_scope",
     "kind_of",
     "kinds_help",
     "register",
     "register_module",
+    "validated",
 ]

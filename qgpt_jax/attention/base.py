@@ -1,9 +1,10 @@
 """What an attention kind is, and the helpers its head uses to run circuits.
 
 A kind is one ``AttentionKind`` value in its own module of this package: its head, its circuit,
-how many circuits a forward pass runs, which parameters are quantum, whether it is causal. The
-rest of the project (model, optimizer, circuit counts, resource report, evaluation, CLI help) asks
-the registry in ``qgpt_jax.attention`` and nothing else.
+how many circuits a forward pass runs, which parameters are quantum, whether it is causal, which
+configurations can run it (``validate``). The rest of the project (configuration checks, model,
+optimizer, circuit counts, resource report, evaluation, CLI help) asks the registry in
+``qgpt_jax.attention`` and nothing else.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from dataclasses import dataclass
 import flax.linen as nn
 import jax
 
+from qgpt_jax.errors import ConfigError
 from qgpt_jax.quantum.circuits import Circuit, n_circuit_weights
-from qgpt_jax.quantum.devices import DEVICES, executor_for
+from qgpt_jax.quantum.devices import DEVICES, executor_for, validate_device
 from qgpt_jax.quantum.surrogate import surrogate
 
 SURROGATE_SUFFIX = "-surrogate"
@@ -64,7 +66,21 @@ class AttentionKind:
 
     @property
     def runs_circuits(self) -> bool:
+        """Whether the model runs circuits (a surrogate has the shape but runs none)."""
         return self.circuit is not None and self.surrogate_of is None
+
+    def validate(self, config) -> None:
+        """Raise a one-line ``ConfigError`` unless ``config`` (a ``ModelConfig`` of this kind) can
+        run: its device, shots and noise (``quantum.devices.validate_device``; a classical model
+        too, so that a device setting is never silently ignored), and for a kind that reads state
+        vectors, a device that returns them (its surrogate runs anywhere)."""
+        validate_device(config)
+        if self.needs_states and self.surrogate_of is None and not DEVICES[config.device].states:
+            state_devices = ", ".join(n for n, s in DEVICES.items() if s.states)
+            raise ConfigError(
+                f"attention {self.name!r} reads state vectors, which device {config.device!r} "
+                f"does not return; use --device {state_devices}"
+            )
 
     def surrogate(self) -> AttentionKind:
         """The same head with every circuit replaced by its classical surrogate."""

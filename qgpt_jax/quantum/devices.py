@@ -323,12 +323,11 @@ _SCOPED: contextvars.ContextVar[tuple] = contextvars.ContextVar("qgpt_executors"
 def executor_scope(config):
     """Fresh executors for ``config``'s device, used by every head traced inside the scope.
 
-    Yields the run's ``Executors`` (``None`` for models that run no circuit), so the caller reads
-    its counts; the executors are dropped when the scope closes.
+    Yields the run's ``Executors``, so the caller reads its counts; the executors are dropped when
+    the scope closes. Whether a model runs circuits at all is its kind's to say:
+    ``qgpt_jax.attention.executor_scope`` opens this scope for one that does and yields ``None``
+    for one that does not.
     """
-    if not config.is_quantum:
-        yield None
-        return
     executors = Executors(config)
     token = _SCOPED.set((*_SCOPED.get(), (executor_key(config), executors)))
     try:
