@@ -84,6 +84,7 @@ def main(argv=None) -> None:
     import dataclasses
     import functools
 
+    from qgpt_jax.attention import validated
     from qgpt_jax.bench import (
         Sweep,
         plot_bench,
@@ -113,7 +114,7 @@ def main(argv=None) -> None:
     for value in sweep.values if sweep else (None,):  # validate everything before measuring
         mc, _ = configs(value)
         for device in devices:
-            dataclasses.replace(mc, attention="enhance").on(device=device)
+            validated(dataclasses.replace(mc, attention="enhance").on(device=device))
     if args.seconds <= 0 or args.max_steps <= 0 or args.seeds_together <= 0:
         raise ConfigError("--seconds, --max-steps and --seeds-together must be positive")
     out = Path(args.out)

@@ -51,6 +51,7 @@ def main(argv=None) -> None:
 
     import jax
 
+    from qgpt_jax.attention import validated
     from qgpt_jax.checkpoint import load_checkpoint
     from qgpt_jax.config import TrainConfig
     from qgpt_jax.data import load_dataset
@@ -76,7 +77,7 @@ def main(argv=None) -> None:
                 f"the checkpoint was trained with {name}={getattr(config, name)!r}, not {value!r}; "
                 f"drop --{name.replace('_', '-')} (a checkpoint runs with its own architecture)"
             )
-        config = config.on(**how)
+        config = validated(config.on(**how))
     else:
         overrides = {**overrides_for(ModelConfig, args), **overrides_for(DeviceConfig, args)}
         overrides.setdefault("attention", "enhance")

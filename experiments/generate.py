@@ -69,6 +69,7 @@ def main(argv=None) -> None:
     setup_runtime()
     import jax
 
+    from qgpt_jax.attention import kind_of, validated
     from qgpt_jax.checkpoint import load_checkpoint
     from qgpt_jax.errors import ConfigError
     from qgpt_jax.generate import generate
@@ -82,7 +83,7 @@ def main(argv=None) -> None:
         if getattr(args, name) is not None
     }
     if how:
-        if not config.is_quantum:
+        if not kind_of(config).runs_circuits:
             raise ConfigError(
                 f"the checkpoint holds a classical model; --{next(iter(how)).replace('_', '-')} "
                 "only applies to quantum heads"
@@ -91,7 +92,7 @@ def main(argv=None) -> None:
             how["shots"] = None  # shots of the training device may not exist on the new one
         if "device" in how and how["device"] != config.device and "noise" not in how:
             how["noise"] = None
-        config = config.on(**how)  # validates device, shots and noise
+        config = validated(config.on(**how))  # validates device, shots and noise
     prompt = tokenizer.encode(args.prompt)
     key = None if args.greedy else jax.random.key(args.seed)
     # nanoGPT's top-k 200 means every token of a small vocabulary; below 1 is an error there

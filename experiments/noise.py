@@ -51,6 +51,7 @@ def main(argv=None) -> None:
     import dataclasses
     from pathlib import Path
 
+    from qgpt_jax.attention import kind_of, validated
     from qgpt_jax.checkpoint import load_checkpoint
     from qgpt_jax.config import TrainConfig
     from qgpt_jax.data import load_dataset
@@ -60,13 +61,13 @@ def main(argv=None) -> None:
 
     settings = [parse_setting(text) for text in args.on or DEFAULT_SETTINGS]
     config, params, tokenizer = load_checkpoint(args.checkpoint)
-    if not config.is_quantum:
+    if not kind_of(config).runs_circuits:
         raise ConfigError(
             f"the checkpoint holds a {config.attention} model, which runs no circuit; pass one "
             "of a quantum kind"
         )
     for setting in settings:  # every setting is checked before any work
-        config.on(**setting)
+        validated(config.on(**setting))
     tc = TrainConfig.from_preset(args.preset)
     if args.eval_iters is not None:
         if args.eval_iters < 1:

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from qgpt_jax import compile_cache
-from qgpt_jax.attention import circuits_per_forward, kind_of
+from qgpt_jax.attention import circuits_per_forward, kind_of, validated
 from qgpt_jax.config import DEVICE_FIELDS, PRESETS, ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
 from qgpt_jax.engine import (
@@ -118,11 +118,11 @@ def measure_training(
     circuit call (``probe_host_circuits``): when one step would take longer than ``seconds``, the
     model is not trained and the entry is an estimate from that call, marked ``over_budget``.
     """
-    host = mc.is_quantum and not DEVICES[mc.device].in_graph
+    host = kind_of(mc).runs_circuits and not DEVICES[mc.device].in_graph
     B, T, S = tc.batch_size, mc.block_size, len(seeds)
     entry = {
         "model": mc.attention,
-        "device": mc.device if mc.is_quantum else None,
+        "device": mc.device if kind_of(mc).runs_circuits else None,
         "seeds": S,
         "over_budget": False,
     }
@@ -164,7 +164,7 @@ def measure_training(
             steps += calls
             calls = max(1, min(chunk, int((seconds - elapsed) * steps / elapsed)))
         measured = executor.executions() if executor is not None else None
-    if not mc.is_quantum:
+    if not kind_of(mc).runs_circuits:
         per_step, counted = 0, "classical"
     elif measured is None:
         per_step = circuits_per_forward(mc, B, T)
@@ -295,11 +295,11 @@ def bench_plan(
 
     plan = []
     for model, base in model_configs(models, mc).items():
-        for device in devices if base.is_quantum else [None]:
+        for device in devices if kind_of(base).runs_circuits else [None]:
             if device is not None and kind_of(base).needs_states and not DEVICES[device].states:
                 skipped(f"{model} on {device}: skipped, {device} returns no states to read")
                 continue
-            plan.append((model, base.on(device=device or mc.device)))
+            plan.append((model, validated(base.on(device=device or mc.device))))
     return plan
 
 
@@ -337,13 +337,19 @@ def run_bench(
         dataset = datasets(mc.block_size)
         mc = dataclasses.replace(mc, vocab_size=dataset.tokenizer.vocab_size)
         for model, config in bench_plan(models, devices, mc, progress):
-            if value != values[0] and not config.is_quantum and not sweep.classical_varies:
+            if (
+                value != values[0]
+                and not kind_of(config).runs_circuits
+                and not sweep.classical_varies
+            ):
                 continue
             plans.append((value, model, config, tc, dataset))
     entries = []
     bar = tqdm(plans, desc="bench", unit="entry", leave=False, disable=None)
     for value, model, config, tc, dataset in bar:
-        bar.set_postfix_str(f"{model} {config.device if config.is_quantum else ''} {value or ''}")
+        bar.set_postfix_str(
+            f"{model} {config.device if kind_of(config).runs_circuits else ''} {value or ''}"
+        )
         entry = measure_training(
             config,
             tc,
@@ -361,7 +367,11 @@ def run_bench(
         progress(format_entry(entry))
         entries.append(entry)
     bar.close()
-    if raw_aer and "aer" in devices and any(config.is_quantum for _, _, config, _, _ in plans):
+    if (
+        raw_aer
+        and "aer" in devices
+        and any(kind_of(config).runs_circuits for _, _, config, _, _ in plans)
+    ):
         mc, _ = configs(values[0])
         entry = measure_raw_aer(mc.n_qubits, threads=mc.aer_threads)
         progress(format_entry(entry))
@@ -584,8 +594,11 @@ def render_bench(bench: dict) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     raw = [e for e in bench["entries"] if e["model"] == "raw-aer"]
     for e in raw:
-        lines += ["", f"Raw Aer job, same circuit: {e['circuits_per_s']:,.0f} circuits/s "
-                  f"({e['bindings']} bindings in one job)."]
+        lines += [
+            "",
+            f"Raw Aer job, same circuit: {e['circuits_per_s']:,.0f} circuits/s "
+            f"({e['bindings']} bindings in one job).",
+        ]
     if sweep:
         lines += ["", "## Growth", ""]
         for name, growth_ in sweep["growth"].items():
@@ -621,4 +634,3 @@ def sweep_summary(entries: list[dict], field: str) -> dict:
         "growth": {name: growth(line, field) for name, line in _series(entries).items()},
         "crossovers": crossovers(entries),
     }
-

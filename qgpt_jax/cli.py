@@ -16,6 +16,7 @@ import sys
 import types
 import typing
 
+from qgpt_jax.attention import validated
 from qgpt_jax.config import PRESETS, DeviceConfig, ModelConfig, TrainConfig
 from qgpt_jax.errors import QGPTError
 
@@ -106,7 +107,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfi
         args.preset, **overrides_for(ModelConfig, args), **overrides_for(DeviceConfig, args)
     )
     tc = TrainConfig.from_preset(args.preset, **overrides_for(TrainConfig, args))
-    return mc, tc
+    return validated(mc), tc
 
 
 def main_guard(func):

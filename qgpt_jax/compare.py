@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qgpt_jax.attention import circuits_per_forward, kind_of
+from qgpt_jax.attention import circuits_per_forward, executor_scope, kind_of
 from qgpt_jax.checkpoint import save_checkpoint
 from qgpt_jax.config import LEGACY_NAMES, ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
@@ -22,7 +22,6 @@ from qgpt_jax.errors import CheckpointError, ConfigError, NonFiniteLossError, QG
 from qgpt_jax.generate import generate
 from qgpt_jax.model import sown
 from qgpt_jax.parallel import MeshSpec, check_fits, is_main_process
-from qgpt_jax.quantum.devices import executor_scope
 from qgpt_jax.report import (
     atomic_write_json,
     atomic_write_text,
@@ -99,7 +98,7 @@ def run_entry(model: str, mc: ModelConfig, tc: TrainConfig, result, status="done
     }
     if result.profile:
         run["profile"] = result.profile
-    if mc.is_quantum:
+    if kind_of(mc).runs_circuits:
         run.update(
             device=mc.device,
             n_qubits=mc.n_qubits,
@@ -208,7 +207,9 @@ def compare(
     if mesh is not None:  # fail before training anything, not at the first model that can't
         for config in configs.values():
             check_fits(
-                MeshSpec(**mesh.shape), tc.batch_size, config.device if config.is_quantum else None
+                MeshSpec(**mesh.shape),
+                tc.batch_size,
+                config.device if kind_of(config).runs_circuits else None,
             )
     if ckpt_every is not None and ckpt_every < 1:
         raise ConfigError(f"--ckpt-every must be a positive number of steps, got {ckpt_every}")
@@ -236,7 +237,7 @@ def compare(
         results["quantum_resources"] = {
             model: quantum_resources(config, tc, dataset)
             for model, config in configs.items()
-            if config.is_quantum
+            if kind_of(config).runs_circuits
         }
         # Runs done before stay in every rewrite of the report, from the first on.
         results["runs"] = list(done.values())

@@ -27,7 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from qgpt_jax import compile_cache
-from qgpt_jax.attention import circuits_per_forward
+from qgpt_jax.attention import circuits_per_forward, executor_scope, kind_of
 from qgpt_jax.compile_cache import bypassed, cache_entries
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
@@ -42,7 +42,7 @@ from qgpt_jax.parallel import (
     to_host,
 )
 from qgpt_jax.profiling import summarize_trace
-from qgpt_jax.quantum.devices import DEVICES, executor_scope
+from qgpt_jax.quantum.devices import DEVICES
 from qgpt_jax.train import build_programs, final_sweeps
 
 
@@ -93,7 +93,7 @@ def quantum_failures_are_fatal(mc: ModelConfig):
     try:
         yield
     except (jax.errors.JaxRuntimeError, QuantumExecutionError) as exc:
-        if not mc.is_quantum:
+        if not kind_of(mc).runs_circuits:
             raise
         lines = [line for line in str(exc).splitlines() if line.strip()] or [repr(exc)]
         if isinstance(exc, QuantumExecutionError):
@@ -157,12 +157,16 @@ class Trainer:
     ):
         self.mc, self.tc, self.seeds = mc, dataclasses.replace(tc, seed=0), list(seeds)
         if mesh is not None:
-            check_fits(MeshSpec(**mesh.shape), tc.batch_size, mc.device if mc.is_quantum else None)
+            check_fits(
+                MeshSpec(**mesh.shape),
+                tc.batch_size,
+                mc.device if kind_of(mc).runs_circuits else None,
+            )
         # On a mesh whose seed axis does not divide the seeds, the last seed is repeated to fill
         # it; the repeats' results are dropped.
         padded = padded_seed_count(len(self.seeds), mesh)
         self.program_seeds = self.seeds + self.seeds[-1:] * (padded - len(self.seeds))
-        in_graph = not mc.is_quantum or DEVICES[mc.device].in_graph
+        in_graph = not kind_of(mc).runs_circuits or DEVICES[mc.device].in_graph
         # Host-callback programs call this run's executor: they are built per run, never reused.
         build = build_programs if in_graph else build_programs.__wrapped__
         self.programs = build(mc, self.tc, len(self.program_seeds), mesh)
@@ -341,7 +345,7 @@ def compile_counting_cache(trainer: Trainer, bypass: bool = False, **parts) -> t
     seconds = trainer.compile(**parts)
     if entries_before is None:
         return seconds, "off"
-    if mc.is_quantum and not DEVICES[mc.device].in_graph:
+    if kind_of(mc).runs_circuits and not DEVICES[mc.device].in_graph:
         return seconds, compile_cache.NOT_CACHEABLE
     return seconds, compile_cache.MISS if cache_entries() > entries_before else compile_cache.HIT
 

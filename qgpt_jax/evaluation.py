@@ -13,7 +13,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from qgpt_jax.attention import KINDS, kind_of
+from qgpt_jax.attention import KINDS, kind_of, validated
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.engine import estimate_losses_counted, estimate_losses_of
 from qgpt_jax.errors import ConfigError
@@ -154,7 +154,7 @@ def losses_on_devices(
     batches (those a ``compare`` run with ``seed`` draws for its estimate at step 0; every setting
     sees the same ones, so differences are paired): what shots or a backend's noise would cost
     it. Each setting is validated before any is run."""
-    configs = [config.on(**setting) for setting in settings]  # fails early on a bad one
+    configs = [validated(config.on(**setting)) for setting in settings]  # fails early on a bad one
     rows = []
     for setting, on in zip(settings, configs, strict=True):
         start = time.perf_counter()

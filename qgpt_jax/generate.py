@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from qgpt_jax.attention import kind_of
 from qgpt_jax.config import ModelConfig
 from qgpt_jax.errors import ConfigError
 from qgpt_jax.model import forward
@@ -19,7 +20,7 @@ def next_token_logits(config: ModelConfig, params, context: list[int]) -> jax.Ar
     kind is not causal, so it gets the window at its true length (one compilation per length).
     """
     window = context[-config.block_size :]
-    if config.is_causal:
+    if kind_of(config).causal:
         padded = np.zeros((1, config.block_size), np.int32)
         padded[0, : len(window)] = window
         return forward(config, params, padded)[0, len(window) - 1]  # (vocab,)

@@ -28,6 +28,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from qgpt_jax.attention import kind_of, validated
 from qgpt_jax.checkpoint import check_params
 from qgpt_jax.config import ModelConfig
 from qgpt_jax.data import CharTokenizer
@@ -177,7 +178,7 @@ def seed_config(payload: dict, source: str = "checkpoint") -> ModelConfig:
         else:
             values["n_qubits"] = DEFAULT_N_QUBITS
     try:
-        return ModelConfig(**values)
+        return validated(ModelConfig(**values))
     except QGPTError as exc:
         raise CheckpointError(f"{source} describes an invalid model: {exc}") from None
 
@@ -249,7 +250,7 @@ def _stack_heads(heads: list[dict]) -> dict:
 def _attention(w: _Weights, prefix: str, config: ModelConfig) -> dict:
     C, hs = config.n_embd, config.head_size
     params: dict[str, Any] = {"proj": w.linear(f"{prefix}.proj", C, C)}
-    if config.is_quantum:
+    if kind_of(config).runs_circuits:
         quantum = []
         for h in range(config.n_quantum_heads):
             head = f"{prefix}.quantum_heads.{h}"

@@ -26,13 +26,15 @@ import jax
 import numpy as np
 from scipy import optimize, stats
 
-from qgpt_jax.attention import KINDS, SURROGATE_SUFFIX
+from qgpt_jax.attention import KINDS, SURROGATE_SUFFIX, validated
 from qgpt_jax.config import LEGACY_NAMES, ModelConfig
 from qgpt_jax.errors import ConfigError
 from qgpt_jax.model import count_params, init
 
 CLASSICAL_MATCHED = "classical-matched"
 STUDY = "study"
+
+
 def study_models() -> list[str]:
     """``--models study``: every causal quantum kind of the registry with all three of its
     controls (the original's head is not causal, so a language model's loss says nothing about
@@ -142,9 +144,9 @@ def model_configs(models: list[str], mc: ModelConfig) -> dict[str, ModelConfig]:
     for model in models:
         if model.startswith(CLASSICAL_MATCHED + ":"):
             target = dataclasses.replace(mc, attention=model.split(":", 1)[1])
-            configs[model] = matched_classical(target)
+            configs[model] = validated(matched_classical(target))
         else:
-            configs[model] = dataclasses.replace(mc, attention=model)
+            configs[model] = validated(dataclasses.replace(mc, attention=model))
     return configs
 
 
@@ -369,7 +371,8 @@ def interval_narrowing(entries: list[dict]) -> float | None:
         / (c["difference_ci95"][1] - c["difference_ci95"][0])
         for e in entries
         for c in e["comparisons"]
-        if c.get("difference_ci95_sampled") and c["difference_ci95"]
+        if c.get("difference_ci95_sampled")
+        and c["difference_ci95"]
         and c["difference_ci95"][1] > c["difference_ci95"][0]
     ]
     return float(np.median(ratios)) if ratios else None
@@ -563,8 +566,9 @@ def sizes_table(rows: list[dict]) -> list[str]:
         lines.append(
             f"| {model} | {control} | "
             + " | ".join(
-                "not trained" if r is None else
-                f"{r['verdict']} ({r['difference_mean']:+.4f}, {r['params']:,} params)"
+                "not trained"
+                if r is None
+                else f"{r['verdict']} ({r['difference_mean']:+.4f}, {r['params']:,} params)"
                 for r in found
             )  # fmt: skip
             + " |"

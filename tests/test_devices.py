@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from qgpt_jax.attention import executor_scope, validated
 from qgpt_jax.config import ModelConfig
 from qgpt_jax.errors import ConfigError
 from qgpt_jax.quantum import devices
@@ -92,22 +93,22 @@ def test_executor_scope_gives_each_run_its_own_counts(inputs):
     assert first.executions() == run.executions() > 0
     assert devices.executor_for(config) is not run  # outside a scope: a new one
     classical = dataclasses.replace(config, attention="classical")
-    with devices.executor_scope(classical) as none:
+    with executor_scope(classical) as none:  # the kind's scope: a classical model runs none
         assert none is None
 
 
 def test_unknown_device_lists_known_ones():
     with pytest.raises(ConfigError, match="known devices: default.qubit, lightning.qubit"):
-        ModelConfig(attention="enhance").on(device="braket.local")
+        validated(ModelConfig(attention="enhance").on(device="braket.local"))
 
 
 def test_missing_plugin_names_the_package(monkeypatch):
     spec = dataclasses.replace(devices.DEVICES["lightning.qubit"], module="not_installed_mod")
     monkeypatch.setitem(devices.DEVICES, "lightning.qubit", spec)
     with pytest.raises(ConfigError, match="pip install pennylane-lightning"):
-        ModelConfig(attention="enhance").on(device="lightning.qubit")
+        validated(ModelConfig(attention="enhance").on(device="lightning.qubit"))
 
 
 def test_shots_need_a_sampling_device():
     with pytest.raises(ConfigError, match="exact expectation values"):
-        ModelConfig(attention="original").on(shots=100)
+        validated(ModelConfig(attention="original").on(shots=100))
