@@ -7,6 +7,12 @@ The names a user scripts against::
     params = qgpt_jax.init(config, jax.random.key(0))
     logits = qgpt_jax.forward(config, params, idx)        # (B, T, vocab), evaluation mode
     config, params, tokenizer = qgpt_jax.load_checkpoint("runs/compare-.../checkpoints/...")
+
+Importing the package changes nothing outside it (warning filters, loggers, the environment,
+JAX's lowering rules). ``qgpt_jax.configure_process()`` makes the process-wide changes the
+command-line entry points make (XLA flags, JAX's unrolled threefry lowering on CPU, quieter
+libraries; see ``qgpt_jax.runtime``); call it first, before any JAX computation, to train as fast
+as they do.
 """
 
 from qgpt_jax.checkpoint import load_checkpoint, save_checkpoint
@@ -16,6 +22,7 @@ from qgpt_jax.engine import train, train_seeds
 from qgpt_jax.errors import QGPTError
 from qgpt_jax.generate import generate
 from qgpt_jax.model import count_params, forward, init
+from qgpt_jax.runtime import configure_process
 
 __all__ = [
     "PRESETS",
@@ -23,6 +30,7 @@ __all__ = [
     "ModelConfig",
     "QGPTError",
     "TrainConfig",
+    "configure_process",
     "count_params",
     "forward",
     "generate",

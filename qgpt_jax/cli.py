@@ -3,7 +3,8 @@
 Every field of ``ModelConfig`` and ``TrainConfig`` becomes a ``--flag`` (``n_embd`` ->
 ``--n-embd``); ``configs_from_args`` is the single place where the command line turns into
 config objects. ``main_guard`` turns user errors into one line on stderr and a non-zero exit,
-without a traceback.
+without a traceback. ``setup_runtime`` is the entry points' explicit set-up of the process (XLA
+flags, JAX's threefry lowering, warning filters: ``qgpt_jax.runtime``); importing changes nothing.
 """
 
 from __future__ import annotations
@@ -20,27 +21,31 @@ from qgpt_jax.attention import validated
 from qgpt_jax.config import PRESETS, DeviceConfig, ModelConfig, TrainConfig
 from qgpt_jax.errors import QGPTError
 
-FLAG_HELP = {
-    "vocab_size": "vocabulary size (set from the corpus when training)",
-    "attention": "attention kind of the special heads: "
-    "a registered kind (python -m experiments.compare --help lists them) or <kind>-surrogate",
-    "quantum_heads": "heads per layer of the chosen kind (default: min(n_head, 2))",
-    "ffn_width": "hidden width of the feed-forward layers (default: 4 * n_embd)",
-    "device": "where quantum heads run: default.qubit, lightning.qubit, qiskit.aer, aer, qgpt.aer",
-    "shots": "samples per circuit on Aer devices (default: exact expectation values)",
-    "noise": "fake IBM backend whose noise model Aer uses, e.g. manila or nairobi",
-    "aer_threads": "threads for Aer (default: $AER_THREADS or the CPU count)",
-    "steps_per_call": "training steps fused into one compiled lax.scan call",
-    "quantum_learning_rate": "learning rate for circuit weights and quantum scales",
-    "max_iters": "training steps per run",
-    "final_eval_tokens": "tokens per split of the final loss estimate: every non-overlapping "
-    "window up to this many, spread over the split (0: the last in-training estimate)",
-    "warmup_iters": "steps of linear learning-rate warmup (0: none)",
-    "lr_schedule": "learning rate after warmup: constant or cosine (decays to --min-learning-rate)",
-    "grad_clip": "clip gradients to this global norm (default: no clipping)",
-}
-FLAG_ALIASES = {"aer_threads": ["--threads"], "max_iters": ["--iters"]}
-SKIP_FLAGS = {"seed"}  # --seeds takes its place
+FLAG_HELP = types.MappingProxyType(
+    {
+        "vocab_size": "vocabulary size (set from the corpus when training)",
+        "attention": "attention kind of the special heads: "
+        "a registered kind (python -m experiments.compare --help lists them) or <kind>-surrogate",
+        "quantum_heads": "heads per layer of the chosen kind (default: min(n_head, 2))",
+        "ffn_width": "hidden width of the feed-forward layers (default: 4 * n_embd)",
+        "device": "where quantum heads run: "
+        "default.qubit, lightning.qubit, qiskit.aer, aer, qgpt.aer",
+        "shots": "samples per circuit on Aer devices (default: exact expectation values)",
+        "noise": "fake IBM backend whose noise model Aer uses, e.g. manila or nairobi",
+        "aer_threads": "threads for Aer (default: $AER_THREADS or the CPU count)",
+        "steps_per_call": "training steps fused into one compiled lax.scan call",
+        "quantum_learning_rate": "learning rate for circuit weights and quantum scales",
+        "max_iters": "training steps per run",
+        "final_eval_tokens": "tokens per split of the final loss estimate: every non-overlapping "
+        "window up to this many, spread over the split (0: the last in-training estimate)",
+        "warmup_iters": "steps of linear learning-rate warmup (0: none)",
+        "lr_schedule": "learning rate after warmup: "
+        "constant or cosine (decays to --min-learning-rate)",
+        "grad_clip": "clip gradients to this global norm (default: no clipping)",
+    }
+)
+FLAG_ALIASES = types.MappingProxyType({"aer_threads": ("--threads",), "max_iters": ("--iters",)})
+SKIP_FLAGS = frozenset({"seed"})  # --seeds takes its place
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -74,7 +79,7 @@ def add_config_flags(
                 continue
             flag = "--" + field.name.replace("_", "-")
             help_text = FLAG_HELP.get(field.name, field.name.replace("_", " "))
-            aliases = FLAG_ALIASES.get(field.name, [])
+            aliases = FLAG_ALIASES.get(field.name, ())
             group.add_argument(
                 flag,
                 *aliases,
@@ -132,43 +137,6 @@ def main_guard(func):
     return wrapper
 
 
-# This model's matmuls are tiny: splitting them across Eigen's thread pool costs more in
-# synchronisation than it gains (measured: ~360 -> ~245 us per seed-preset train step on 2 cores).
-SMALL_MODEL_XLA_FLAGS = ("--xla_cpu_multi_thread_eigen=false",)
-
-
-def configure_xla(host_devices: int = 1) -> None:
-    """Add this project's XLA CPU flags to ``$XLA_FLAGS`` unless the user already set them.
-
-    ``host_devices`` > 1 splits the CPU into that many XLA devices (each runs on its own thread),
-    so that a ``--mesh`` can spread seeds or batches over the cores. Must run before JAX creates
-    its CPU backend: importing JAX does not, the first computation or device query does.
-    """
-    flags = os.environ.get("XLA_FLAGS", "")
-    wanted = list(SMALL_MODEL_XLA_FLAGS)
-    if host_devices > 1:
-        wanted.append(f"--xla_force_host_platform_device_count={host_devices}")
-    for flag in wanted:
-        if flag.split("=")[0] not in flags:
-            flags = f"{flags} {flag}".strip()
-    os.environ["XLA_FLAGS"] = flags
-
-
-def quiet_libraries() -> None:
-    """Keep third-party warnings out of the way of progress bars and results."""
-    import logging
-    import warnings
-
-    # A failing host callback (a quantum device) is reported as one error line by the entry
-    # point; JAX would also log its traceback.
-    logging.getLogger("jax._src.callback").setLevel(logging.CRITICAL)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=".*astype.*")
-    warnings.filterwarnings("ignore", module="pennylane.*")
-
-
 def add_engine_flags(parser: argparse.ArgumentParser) -> None:
     """How a run uses the machine: devices, hosts, the compilation cache."""
     group = parser.add_argument_group("engine (devices, hosts, compilation cache)")
@@ -198,17 +166,19 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
 def setup_runtime(args: argparse.Namespace | None = None):
     """What every entry point does once its arguments parse, in the order JAX needs.
 
-    XLA flags go into the environment before JAX creates its CPU backend (nothing here has
-    touched a device yet), a multi-process run joins before any computation, then the
-    compilation cache is switched on. Returns the device mesh of ``--mesh`` (or ``None``).
+    First the process-wide set-up of ``qgpt_jax.runtime.configure_process`` (XLA flags into the
+    environment before JAX creates its CPU backend, since nothing here has touched a device yet;
+    the unrolled threefry lowering; the warning and logging filters), then a multi-process run
+    joins before any computation, then the compilation cache is switched on. Returns the device
+    mesh of ``--mesh`` (or ``None``).
     """
     from qgpt_jax.parallel import MeshSpec, initialize_distributed, make_mesh
+    from qgpt_jax.runtime import configure_process
 
     spec = MeshSpec.parse(args.mesh) if getattr(args, "mesh", None) else None
     multi_process = getattr(args, "coordinator", None) or os.environ.get("JAX_COORDINATOR_ADDRESS")
     # On one host, a mesh over the CPU gets as many CPU devices as it names.
-    configure_xla(spec.size if spec is not None and not multi_process else 1)
-    quiet_libraries()
+    configure_process(spec.size if spec is not None and not multi_process else 1)
     from qgpt_jax import compile_cache
 
     if args is None:  # tools without engine flags still read and fill the default cache

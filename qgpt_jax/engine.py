@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import ctypes
 import dataclasses
 import resource
 import time
@@ -43,6 +42,7 @@ from qgpt_jax.parallel import (
 )
 from qgpt_jax.profiling import summarize_trace
 from qgpt_jax.quantum.devices import DEVICES
+from qgpt_jax.runtime import return_freed_memory
 from qgpt_jax.train import build_programs, final_sweeps
 
 
@@ -116,12 +116,12 @@ def release_compiled() -> None:
 
     XLA keeps every compiled executable and jaxpr of the process alive; a default compare
     compiles three models, whose caches would otherwise add up (measured: ~150 MB per quantum
-    model). The persistent compilation cache still holds them on disk.
+    model). The persistent compilation cache still holds them on disk. Handing the freed pages
+    back to the system acts on the whole process's heap: ``runtime.return_freed_memory``.
     """
     build_programs.cache_clear()
     jax.clear_caches()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc only; elsewhere a no-op
+    return_freed_memory()
 
 
 def chunk_plan(start: int, stop: int, max_steps: int, every: tuple[int, ...]) -> list[int]:

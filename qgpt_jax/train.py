@@ -9,6 +9,9 @@ others (a leading seed axis, ``jax.vmap``) sees exactly what it would see alone.
 
 ``build_programs`` jits the programs once per (model config, train config, number of seeds, mesh):
 the seeds of a model are one compiled program, and the batch may be sharded over a device mesh.
+Under the seed axis, threefry's CPU lowering matters for speed (not values): the entry points
+switch it to unrolled rounds in ``qgpt_jax.runtime.configure_process``; importing this changes
+nothing.
 """
 
 from __future__ import annotations
@@ -30,32 +33,6 @@ from qgpt_jax.data import get_batch
 from qgpt_jax.model import GPT, QUANTUM_HEADS, init
 
 SEED_AXIS, DATA_AXIS = "seed", "data"
-
-
-def unroll_threefry_on_cpu() -> bool:
-    """Lower threefry2x32 on CPU with its rounds unrolled, as JAX does on other platforms.
-
-    jax 0.10 lowers the hash on CPU as a rolled loop of 5 iterations. XLA unrolls it for one
-    key, but not for a batch of keys: under the seed axis every fold_in and split of a step
-    became a while loop of tuple copies (measured at the seed preset, 5 seeds: 11 loops and
-    ~330 copy launches per step, ~30% of the step). Upstream JAX switched the CPU lowering to
-    unrolled loops for the same reason (jax-ml/jax#37872). The hash and its values are unchanged.
-    Returns whether the lowering was replaced (``False`` if JAX's internals moved).
-    """
-    try:
-        from jax._src.interpreters import mlir
-        from jax._src.random import threefry2x32
-    except ImportError:
-        return False
-    rule = getattr(threefry2x32, "_threefry2x32_lowering_rule", None)
-    primitive = getattr(threefry2x32, "threefry2x32_p", None)
-    if rule is None or primitive is None:
-        return False
-    mlir.register_lowering(primitive, rule, platform="cpu")
-    return True
-
-
-UNROLLED_THREEFRY = unroll_threefry_on_cpu()
 
 
 @struct.dataclass

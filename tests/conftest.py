@@ -22,6 +22,7 @@ import pytest
 
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import ENV_VAR, load_dataset
+from qgpt_jax.runtime import unroll_threefry_on_cpu
 
 LINES = (
     "First Citizen: Before we proceed any further, hear me speak.",
@@ -49,7 +50,16 @@ _saved_jax_options: dict = {}
 
 
 def pytest_configure(config):
-    """Point JAX's persistent compilation cache at a fresh folder before anything compiles."""
+    """Point JAX's persistent compilation cache at a fresh folder before anything compiles, and
+    lower threefry as the entry points do.
+
+    ``import qgpt_jax`` changes nothing global; the entry points' set-up does
+    (``qgpt_jax.runtime.configure_process``). Of its steps the tests take the one that shapes every
+    compiled program, the unrolled threefry lowering (values unchanged, seed-batched steps
+    faster), explicitly here. Not the XLA flags (tests that need them set them for their own
+    subprocesses) nor the warning filters (tests check warnings; pyproject.toml filters them).
+    """
+    unroll_threefry_on_cpu()
     folder = tempfile.mkdtemp(prefix="qgpt-jax-test-compile-cache-")
     config._qgpt_compile_cache = folder
     for name, value in _COMPILE_CACHE_OPTIONS.items():

@@ -10,9 +10,10 @@ its gate angles become one (N, P) JAX array; a call simulates each binding in C+
 differentiates, takes Lightning's adjoint Jacobian with respect to every gate angle. JAX's chain
 rule carries the angles' gradients back to the inputs and weights, as for the batched Aer path.
 
-Values and gradients equal the QNode's (tested to 1e-5 / 1e-4). Lightning's serialiser is a private
-module of ``pennylane-lightning`` (pinned in ``constraints.txt``); a version without it fails with a
-message naming the package, not a fallback.
+Values and gradients equal the QNode's (tested to 1e-5 / 1e-4). Lightning's serialiser and C++
+bindings are private parts of ``pennylane-lightning`` (pinned in ``constraints.txt``), reached only
+through ``qgpt_jax.private_api.lightning_kernels``; a version without them fails with a message
+naming the package and the version checked, not a fallback.
 """
 
 from __future__ import annotations
@@ -26,31 +27,9 @@ import pennylane as qml
 from threadpoolctl import ThreadpoolController
 
 from qgpt_jax.errors import QuantumExecutionError
+from qgpt_jax.private_api import lightning_kernels
 from qgpt_jax.profiling import HOST_PREFIX
 from qgpt_jax.quantum.circuits import Circuit
-
-
-def lightning_kernels():
-    """Lightning's double-precision state vector, measurements, adjoint Jacobian and serialiser."""
-    try:
-        from pennylane_lightning.lightning_base._serialize import QuantumScriptSerializer
-        from pennylane_lightning.lightning_qubit_ops import MeasurementsC128, StateVectorC128
-        from pennylane_lightning.lightning_qubit_ops.algorithms import (
-            AdjointJacobianC128,
-            create_ops_listC128,
-        )
-    except ImportError as exc:
-        raise QuantumExecutionError(
-            f"this pennylane-lightning lacks the kernels qgpt-jax calls ({exc}); install the "
-            "version in constraints.txt"
-        ) from exc
-    return (
-        StateVectorC128,
-        MeasurementsC128,
-        AdjointJacobianC128,
-        create_ops_listC128,
-        QuantumScriptSerializer("lightning.qubit", False),
-    )
 
 
 @jax.tree_util.register_static
