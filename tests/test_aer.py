@@ -155,8 +155,12 @@ def test_aer_failure_raises_quantum_execution_error(inputs):
     broken._simulator = FailingSimulator()
     with pytest.raises(QuantumExecutionError, match="simulator on fire"):
         broken(*inputs)
-    with pytest.raises(QuantumExecutionError, match="simulator on fire"), reraise_aer_failures():
-        jax.jit(broken)(*inputs).block_until_ready()
+    with pytest.raises(QuantumExecutionError, match="simulator on fire") as info:
+        with reraise_aer_failures(broken):
+            jax.jit(broken)(*inputs).block_until_ready()
+    assert "\n" not in str(info.value) and broken.last_failure is None  # raised once, then gone
+    other = BatchedAerCircuit(N_QUBITS)  # its state is its own: another circuit's failure
+    assert other.last_failure is None
 
 
 def qiskit_reference_resources(n_qubits: int) -> tuple[int, int]:

@@ -438,6 +438,28 @@ def test_failed_job_raises_quantum_execution_error(monkeypatch):
         QuantumExecutionError, match="1 circuit bindings failed.*simulator exploded"
     ):
         qml.execute([tape], dev)
+    assert dev.last_failure is not None and "simulator exploded" in str(dev.last_failure)
+
+
+def test_a_failed_job_inside_jit_comes_back_as_the_devices_own_error(monkeypatch):
+    """Under ``jax.jit`` the job fails inside PennyLane's host callback, and JAX re-raises it as
+    its own error; the device keeps its last failure, which ``reraise_aer_failures`` restores."""
+    from qgpt_jax.quantum.aer import reraise_aer_failures
+    from qgpt_jax.quantum.devices import CircuitExecutor
+
+    executor = CircuitExecutor(2, "qgpt.aer", circuit=ATTENTION_Z)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulator\nexploded")
+
+    monkeypatch.setattr(executor.device._backend, "run", broken)
+    angles = jnp.full((3, ATTENTION_Z.n_inputs(2)), 0.3)
+    weights = jnp.zeros(n_circuit_weights(2))
+    message = "qgpt.aer: Aer job of .* circuit bindings failed .*: simulator exploded"
+    with pytest.raises(QuantumExecutionError, match=message) as info:
+        with reraise_aer_failures(executor.device):
+            jax.jit(executor.__call__)(angles, weights).block_until_ready()
+    assert "\n" not in str(info.value) and executor.device.last_failure is None
 
 
 @pytest.mark.parametrize("shots", ["None", "10000"])

@@ -203,29 +203,24 @@ def job_outcomes(result, n_rows: int, n_bits: int, shots: int | None) -> np.ndar
     return outcomes
 
 
-_last_failure: list[QuantumExecutionError] = []
-
-
-def remember_failure(failure: QuantumExecutionError) -> QuantumExecutionError:
-    """Keep ``failure`` for ``reraise_aer_failures``: other host-side Aer runners (the
-    ``qgpt.aer`` PennyLane device, inside PennyLane's JAX callback) raise through JAX too."""
-    _last_failure[:] = [failure]
-    return failure
-
-
 @contextlib.contextmanager
-def reraise_aer_failures():
+def reraise_aer_failures(*runners):
     """Turn JAX's wrapper around a failed Aer job back into the ``QuantumExecutionError``.
 
     JAX re-raises an exception from a host callback as its own ``JaxRuntimeError`` (the type is
-    lost, the message kept), so wrap calls of jitted code that runs the batched path in this.
+    lost, the message kept), so wrap calls of jitted code that runs an Aer path in this, naming
+    the ``runners`` that may fail inside it: each keeps its own ``last_failure`` (a
+    ``BatchedAerCircuit``, the ``qgpt.aer`` PennyLane device), which is raised again here when
+    JAX's error carries its message.
     """
     try:
         yield
     except jax.errors.JaxRuntimeError as exc:
-        failure = _last_failure.pop() if _last_failure else None
-        if failure is not None and str(failure) in str(exc):
-            raise failure from exc
+        for runner in runners:
+            failure = runner.last_failure
+            if failure is not None and str(failure) in str(exc):
+                runner.last_failure = None
+                raise failure from exc
         raise
 
 
@@ -377,6 +372,8 @@ class BatchedAerCircuit:
         self.n_qubits, self.shots, self.noise, self.circuit = n_qubits, shots, noise, circuit
         self.readout = circuit.diagonal(n_qubits)  # (2^n, outputs)
         self.executions = 0
+        self.last_failure: QuantumExecutionError | None = None
+        """The error of this circuit's last failed job, for ``reraise_aer_failures``."""
         self._simulator = aer_simulator(noise, threads)
         self._programs: dict[tuple, _Program] = {}
         self._jobs = 0  # sampling seeds: job k of an executor samples with seed k, so runs repeat
@@ -395,7 +392,7 @@ class BatchedAerCircuit:
         program = self.program(gates, params)
         batched = _stack([params[k] for k in program.batched], (n,))
         shared = _stack([params[k] for k in program.shared], ())
-        with reraise_aer_failures():
+        with reraise_aer_failures(self):
             values = _expectation(program, batched, shared)
         return values[:, 0] if program.n_outputs == 1 else values
 
@@ -471,9 +468,8 @@ class BatchedAerCircuit:
     def _failure(self, n_bindings: int, detail) -> QuantumExecutionError:
         mode = f"noise={self.noise}" if self.noise else "noiseless"
         message = " ".join(str(detail).split())
-        failure = QuantumExecutionError(
+        self.last_failure = QuantumExecutionError(
             f"Aer job of {n_bindings} circuit bindings failed ({self.n_qubits} qubits, {mode}, "
             f"shots={self.shots}): {message}"
         )
-        _last_failure[:] = [failure]
-        return failure
+        return self.last_failure

@@ -269,7 +269,7 @@ class CircuitExecutor:
         if self.spec.name == "qgpt.aer":
             from qgpt_jax.quantum.aer import reraise_aer_failures
 
-            return reraise_aer_failures()
+            return reraise_aer_failures(self.device)
         return contextlib.nullcontext()
 
     def executions(self) -> int | None:

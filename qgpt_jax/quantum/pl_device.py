@@ -55,7 +55,6 @@ from qgpt_jax.quantum.aer import (
     Gate,
     aer_simulator,
     job_outcomes,
-    remember_failure,
     transpiled_circuit,
 )
 
@@ -273,13 +272,11 @@ def run_job(
 
 
 def job_failure(n_bindings: int, describe: str, detail) -> QuantumExecutionError:
-    """The one-line error of a failed job, remembered so that ``reraise_aer_failures`` restores
-    it when it surfaces from a JAX callback (as in ``aer.BatchedAerCircuit``)."""
+    """The one-line error of a failed job (the device keeps it as its ``last_failure``, which
+    ``aer.reraise_aer_failures`` restores when it surfaces from a JAX callback)."""
     message = " ".join(str(detail).split())
-    return remember_failure(
-        QuantumExecutionError(
-            f"qgpt.aer: Aer job of {n_bindings} circuit bindings failed ({describe}): {message}"
-        )
+    return QuantumExecutionError(
+        f"qgpt.aer: Aer job of {n_bindings} circuit bindings failed ({describe}): {message}"
     )
 
 
@@ -519,6 +516,9 @@ class QgptAerDevice(Device):
 
             validate_backend(noise, len(self.wires))
         self.noise = noise
+        self.last_failure: QuantumExecutionError | None = None
+        """The error of the device's last failed job, for ``aer.reraise_aer_failures``: inside
+        PennyLane's JAX callback it surfaces as JAX's own error."""
         self._rng = np.random.default_rng(seed)
         self._backend = aer_simulator(noise, threads)
         self._programs: dict[tuple, Program] = {}
@@ -669,14 +669,18 @@ class QgptAerDevice(Device):
         for (n_qubits, gates, readout, shots), members in groups.items():
             rows = np.concatenate([member_rows for _, member_rows in members])
             if len(rows):
-                values = run_job(
-                    self._backend,
-                    self._program(n_qubits, gates, readout, shots is not None),
-                    rows,
-                    shots,
-                    int(self._rng.integers(2**31 - 1)),
-                    f"{n_qubits} qubits, noise={self.noise}, shots={shots}",
-                )
+                try:
+                    values = run_job(
+                        self._backend,
+                        self._program(n_qubits, gates, readout, shots is not None),
+                        rows,
+                        shots,
+                        int(self._rng.integers(2**31 - 1)),
+                        f"{n_qubits} qubits, noise={self.noise}, shots={shots}",
+                    )
+                except QuantumExecutionError as failure:
+                    self.last_failure = failure
+                    raise
             else:
                 values = np.zeros((0, 2 ** len(readout)))
             executions += len(rows)
