@@ -10,7 +10,7 @@ import pytest
 from qgpt_jax import compile_cache
 from qgpt_jax.attention import KINDS
 from qgpt_jax.config import ModelConfig, TrainConfig
-from qgpt_jax.engine import train
+from qgpt_jax.engine import estimate_losses_of, train
 from qgpt_jax.errors import ConfigError
 from qgpt_jax.evaluation import evaluate_components
 from qgpt_jax.model import init
@@ -37,8 +37,17 @@ def test_bench_writes_one_entry_per_model_and_device(corpus_path, tmp_path, caps
     for entry in bench["entries"]:
         assert {"model", "device", "tokens_per_s", "circuit_executions_per_step",
                 "circuits_per_s"} <= set(entry)
-        runs_circuits = entry["model"] != "classical"
-        assert (entry["circuits_per_s"] > 0) == runs_circuits, entry
+        # Circuits per second, as each kind of entry derives it: a bare Aer job's bindings over
+        # its time; an over-budget estimate's one circuit over its probed time; a trained entry's
+        # circuits per step times steps per second (2 x 8 tokens a step): 0 for classical.
+        if entry["model"] == "raw-aer":
+            expected = entry["bindings"] / entry["seconds"]
+        elif entry["steps"] == 0:
+            expected = 1 / entry["probe"]["per_circuit_s"]
+        else:
+            expected = entry["circuit_executions_per_step"] * entry["tokens_per_s"] / (2 * 8)
+        assert entry["circuits_per_s"] == pytest.approx(expected, rel=1e-9), entry
+        assert (entry["circuits_per_s"] > 0) == (entry["model"] != "classical"), entry
     # tiny preset: 1 layer x 2 seed heads x batch 2 circuits forward; parameter shift adds two
     # executions per ansatz angle (12) for each.
     # The host device is timed on one call first; at a 0.01 s budget a step is over it, so the
@@ -158,15 +167,31 @@ def test_evaluate_components_rejects_a_classical_model(enhance_config, dataset):
 @pytest.mark.parametrize("kind", ["qsann", "kernel-surrogate"])
 def test_evaluate_components_of_kinds_without_a_switch(kind, enhance_config, dataset):
     config = dataclasses.replace(enhance_config, attention=kind)
-    params = init(config, RunKeys.from_seed(0).init)  # what a run with seed 0 starts from
     tc = TrainConfig.from_preset("tiny", eval_iters=2)
-    result = evaluate_components(config, tc, params, dataset, jax.random.key(0))
+    # A trained model (the preset's steps, evaluated at 0 and at the end), so that the loss of
+    # the parameters given is told apart from an untrained model's.
+    run = train(config, dataclasses.replace(tc, eval_interval=tc.max_iters), dataset,
+                progress=False)
+    result = evaluate_components(config, tc, run.params, dataset, jax.random.key(0))
     assert result["model"]["switch"] is False and "val_loss_off" not in result["model"]
-    quantum = kind.removesuffix("-surrogate")  # a surrogate is compared with its quantum kind
-    assert set(result["heads"]["heads"]) == {"classical", quantum, quantum + "-surrogate"}
-    # The model's loss is the engine's estimate on the same batches, not just a plausible number.
-    trained = train(config, dataclasses.replace(tc, max_iters=0), dataset, progress=False)
-    assert result["model"]["val_loss"] == pytest.approx(trained.evals[-1]["val_loss"], abs=1e-6)
+    # The model's own head first, then classical's and its counterpart's differences from it:
+    # a surrogate is compared with its quantum kind, a quantum kind with its surrogate.
+    counterpart = kind.removesuffix("-surrogate") if kind.endswith("-surrogate") else kind + (
+        "-surrogate")
+    heads = result["heads"]
+    assert heads["heads"] == ["classical", kind, counterpart]
+    assert set(heads["mean_abs_difference"]) == {"classical", counterpart}
+    assert all(d > 0 for d in heads["mean_abs_difference"].values())
+    assert list(heads["seconds_per_call"]) == heads["heads"]
+    # The engine's estimate on the batches a seed-0 run evaluates at step 0: of the untrained
+    # start it is that run's first evaluation; of the trained parameters it beats a uniform guess,
+    # and it is the loss reported.
+    untrained, trained = estimate_losses_of(
+        config, tc, [init(config, RunKeys.from_seed(0).init), run.params], dataset
+    )[:, 1]
+    assert untrained == pytest.approx(run.evals[0]["val_loss"], abs=1e-6)
+    assert trained < np.log(dataset.tokenizer.vocab_size) < untrained
+    assert result["model"]["val_loss"] == pytest.approx(trained, abs=1e-6)
 
 
 def test_switching_off_enhance_zeroes_only_the_scales(enhance_config):
