@@ -16,12 +16,13 @@ as they do.
 """
 
 from qgpt_jax.checkpoint import load_checkpoint, save_checkpoint
-from qgpt_jax.config import PRESETS, ModelConfig, TrainConfig
+from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import CharTokenizer, load_dataset
 from qgpt_jax.engine import train, train_seeds
 from qgpt_jax.errors import QGPTError
 from qgpt_jax.generate import generate
 from qgpt_jax.model import count_params, forward, init
+from qgpt_jax.presets import PRESETS
 from qgpt_jax.runtime import configure_process
 
 __all__ = [

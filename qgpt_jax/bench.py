@@ -19,7 +19,7 @@ import numpy as np
 
 from qgpt_jax import compile_cache
 from qgpt_jax.attention import circuits_per_forward, kind_of, validated
-from qgpt_jax.config import DEVICE_FIELDS, PRESETS, ModelConfig, TrainConfig
+from qgpt_jax.config import DEVICE_FIELDS, ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
 from qgpt_jax.engine import (
     Trainer,
@@ -28,6 +28,7 @@ from qgpt_jax.engine import (
     release_compiled,
 )
 from qgpt_jax.errors import ConfigError
+from qgpt_jax.presets import PRESETS
 from qgpt_jax.quantum.devices import DEVICES, executor_scope, new_executor
 
 PROBE_BINDINGS = 2

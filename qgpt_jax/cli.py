@@ -18,8 +18,9 @@ import types
 import typing
 
 from qgpt_jax.attention import validated
-from qgpt_jax.config import PRESETS, DeviceConfig, ModelConfig, TrainConfig
+from qgpt_jax.config import DeviceConfig, ModelConfig, TrainConfig
 from qgpt_jax.errors import QGPTError
+from qgpt_jax.presets import presets_help
 
 FLAG_HELP = types.MappingProxyType(
     {
@@ -94,7 +95,7 @@ def add_preset_flag(parser: argparse.ArgumentParser, default: str = "original") 
     parser.add_argument(
         "--preset",
         default=default,
-        help=f"named configuration: {', '.join(PRESETS)} (default {default})",
+        help=f"named configuration (default {default}): {presets_help()}",
     )
 
 

@@ -1,4 +1,4 @@
-"""Frozen, validated configuration dataclasses and named presets.
+"""Frozen, validated configuration dataclasses, built from the named presets of ``presets``.
 
 ``ModelConfig`` describes the network (including which attention heads are quantum and where their
 circuits run); ``TrainConfig`` describes the optimisation run. Both check their own fields on
@@ -17,76 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from qgpt_jax.errors import ConfigError
+from qgpt_jax.presets import PRESETS
 
 LEGACY_NAMES = {"seed": "original", "seed-large": "original-large"}
 """Names used before the rename (kind and presets), still accepted so old checkpoints, results
 and commands keep working."""
 LR_SCHEDULES = ("constant", "cosine")
-
-FINAL_EVAL_TOKENS = 120_000
-"""Tokens per split of the presets' final loss estimate: the whole validation split of
-tiny-shakespeare (111,540 characters), and an evenly spread 12% of the training split."""
-
-# Presets give values for fields of both dataclasses; each class takes the fields it owns.
-PRESETS: dict[str, dict[str, Any]] = {
-    # The configuration behind the original project's reported numbers (its results.md).
-    "original": dict(
-        n_embd=16,
-        n_head=2,
-        n_layer=2,
-        block_size=8,
-        dropout=0.1,
-        batch_size=4,
-        learning_rate=1e-3,
-        max_iters=1000,
-        eval_iters=20,
-        eval_interval=100,
-        final_eval_tokens=FINAL_EVAL_TOKENS,
-    ),
-    # The original project's later defaults.
-    "original-large": dict(
-        n_embd=32,
-        n_head=4,
-        n_layer=3,
-        block_size=16,
-        dropout=0.1,
-        batch_size=12,
-        learning_rate=2e-3,
-        max_iters=1000,
-        eval_iters=20,
-        eval_interval=100,
-        final_eval_tokens=FINAL_EVAL_TOKENS,
-    ),
-    # A model with something to learn, sized for a GPU (and the cost curves' top end): 0.8M
-    # parameters; on a CPU the classical model is compute-bound here, not launch-bound.
-    "small": dict(
-        n_embd=128,
-        n_head=4,
-        n_layer=4,
-        block_size=64,
-        dropout=0.1,
-        batch_size=32,
-        learning_rate=1e-3,
-        max_iters=5000,
-        eval_iters=20,
-        eval_interval=250,
-        final_eval_tokens=FINAL_EVAL_TOKENS,
-    ),
-    # Small and fast, for tests and smoke runs.
-    "tiny": dict(
-        n_embd=8,
-        n_head=2,
-        n_layer=1,
-        block_size=8,
-        dropout=0.0,
-        batch_size=2,
-        learning_rate=1e-2,
-        max_iters=30,
-        eval_iters=2,
-        eval_interval=10,
-        final_eval_tokens=64,
-    ),
-}
 
 
 def _check(condition: bool, message: str) -> None:
@@ -110,7 +46,7 @@ def _from_preset(cls, name: str, overrides: dict[str, Any]):
             f"{cls.__name__} has no field(s) {', '.join(sorted(unknown))}; "
             f"valid fields: {', '.join(sorted(own))}"
         )
-    values = {k: v for k, v in PRESETS[name].items() if k in own}
+    values = {k: v for k, v in PRESETS[name].values.items() if k in own}
     values.update(overrides)
     return cls(**values)
 

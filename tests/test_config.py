@@ -13,9 +13,10 @@ import pytest
 
 import qgpt_jax.config
 from qgpt_jax.attention import kind_of, validated
-from qgpt_jax.config import PRESETS, DeviceConfig, ModelConfig, TrainConfig
+from qgpt_jax.config import DeviceConfig, ModelConfig, TrainConfig
 from qgpt_jax.errors import ConfigError, QGPTError
 from qgpt_jax.model import init
+from qgpt_jax.presets import PRESETS
 from qgpt_jax.quantum.devices import DEVICES
 
 
@@ -55,8 +56,35 @@ def test_tiny_preset_is_small():
 def test_presets_split_between_the_two_classes():
     model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    for name, values in PRESETS.items():
-        assert set(values) <= model_fields | train_fields, name
+    for name, preset in PRESETS.items():
+        assert preset.name == name and preset.source, name  # each says where it comes from
+        assert set(preset.values) <= model_fields | train_fields, name
+        ModelConfig.from_preset(name), TrainConfig.from_preset(name)  # and builds
+
+
+def test_nanogpt_presets_follow_nanogpts_shakespeare_char_settings():
+    cpu = ModelConfig.from_preset("nanogpt-cpu"), TrainConfig.from_preset("nanogpt-cpu")
+    gpu = ModelConfig.from_preset("nanogpt-gpu"), TrainConfig.from_preset("nanogpt-gpu")
+    shape = "n_layer", "n_head", "n_embd", "block_size", "dropout"
+    assert tuple(getattr(cpu[0], f) for f in shape) == (4, 4, 128, 64, 0.0)
+    assert tuple(getattr(gpu[0], f) for f in shape) == (6, 6, 384, 256, 0.2)
+    assert (cpu[1].batch_size, cpu[1].max_iters, gpu[1].batch_size, gpu[1].max_iters) == (
+        12,
+        2000,
+        64,
+        5000,
+    )
+    for tc in (cpu[1], gpu[1]):
+        schedule = (tc.learning_rate, tc.min_learning_rate, tc.warmup_iters, tc.lr_schedule)
+        assert schedule == (1e-3, 1e-4, 100, "cosine")
+        assert (tc.grad_clip, tc.beta2, tc.weight_decay) == (1.0, 0.99, 0.1)
+
+
+def test_presets_are_read_only():
+    with pytest.raises(TypeError):
+        PRESETS["huge"] = PRESETS["tiny"]
+    with pytest.raises(TypeError):
+        PRESETS["tiny"].values["n_embd"] = 4096
 
 
 def test_overrides_apply_on_top_of_the_preset():
@@ -121,8 +149,15 @@ def test_train_counts_must_be_positive(field):
 
 @pytest.mark.parametrize(
     "overrides",
-    [dict(max_iters=-1), dict(learning_rate=0.0), dict(quantum_learning_rate=-1e-3),
-     dict(weight_decay=-0.1), dict(beta1=1.0), dict(beta2=-0.1), dict(eps=0.0)],
+    [
+        dict(max_iters=-1),
+        dict(learning_rate=0.0),
+        dict(quantum_learning_rate=-1e-3),
+        dict(weight_decay=-0.1),
+        dict(beta1=1.0),
+        dict(beta2=-0.1),
+        dict(eps=0.0),
+    ],
 )
 def test_train_values_are_validated(overrides):
     with pytest.raises(ConfigError):
@@ -208,8 +243,9 @@ def test_configs_are_hashable_and_compare_by_value():
 
 
 def test_to_dict_round_trips():
-    mc = ModelConfig.from_preset("original-large", attention="original", n_qubits=3,
-                                 device="aer", shots=256)
+    mc = ModelConfig.from_preset(
+        "original-large", attention="original", n_qubits=3, device="aer", shots=256
+    )
     tc = TrainConfig.from_preset("tiny", quantum_learning_rate=0.05)
     assert ModelConfig.from_dict(mc.to_dict()) == mc
     assert TrainConfig(**tc.to_dict()) == tc
@@ -222,11 +258,17 @@ def test_device_is_kept_apart_from_the_architecture():
     assert mc.quantum_device == DeviceConfig("aer", noise="manila")
     assert (mc.device, mc.shots, mc.noise) == ("aer", None, "manila")
     assert not {"device", "shots", "noise", "aer_threads", "quantum_device"} & set(
-        mc.architecture())
+        mc.architecture()
+    )
     elsewhere = mc.on(device="default.qubit", noise=None)
     assert elsewhere.architecture() == mc.architecture() and elsewhere.device == "default.qubit"
-    flat = {**mc.architecture(), "device": "aer", "shots": None, "noise": "manila",
-            "aer_threads": None}
+    flat = {
+        **mc.architecture(),
+        "device": "aer",
+        "shots": None,
+        "noise": "manila",
+        "aer_threads": None,
+    }
     assert ModelConfig.from_dict(flat) == mc
     with pytest.raises(ConfigError, match="--noise needs an Aer device"):
         validated(mc.on(device="default.qubit"))  # manila noise cannot follow it there
@@ -269,8 +311,10 @@ def test_the_model_validates_a_config_made_in_code():
     with pytest.raises(ConfigError, match="unknown attention kind 'quantum'; choose one of: "):
         init(ModelConfig.from_preset("tiny", attention="quantum"), jax.random.key(0))
     with pytest.raises(ConfigError, match="unknown quantum device 'nowhere'"):
-        init(ModelConfig.from_preset("tiny", attention="enhance", device="nowhere"),
-             jax.random.key(0))
+        init(
+            ModelConfig.from_preset("tiny", attention="enhance", device="nowhere"),
+            jax.random.key(0),
+        )
 
 
 IMPORT_CONFIG_ALONE = """
@@ -286,6 +330,10 @@ print(json.dumps(sorted(name for name in sys.modules if name.startswith(("qgpt_j
 def test_config_is_the_lowest_layer():
     """Importing the config module loads no attention kind, no quantum device, not even JAX."""
     folder = str(Path(qgpt_jax.config.__file__).parent)
-    out = subprocess.run([sys.executable, "-c", IMPORT_CONFIG_ALONE, folder], check=True,
-                         capture_output=True, text=True).stdout
-    assert json.loads(out) == ["qgpt_jax.config", "qgpt_jax.errors"]
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT_CONFIG_ALONE, folder],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert json.loads(out) == ["qgpt_jax.config", "qgpt_jax.errors", "qgpt_jax.presets"]
