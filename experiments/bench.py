@@ -85,20 +85,16 @@ def main(argv=None) -> None:
     import functools
 
     from qgpt_jax.attention import validated
-    from qgpt_jax.bench import (
-        Sweep,
-        plot_bench,
-        plot_sweep,
-        render_bench,
-        run_bench,
-        sweep_summary,
-    )
+    from qgpt_jax.bench import run_bench
     from qgpt_jax.config import DeviceConfig, ModelConfig, TrainConfig
     from qgpt_jax.data import load_dataset
     from qgpt_jax.errors import ConfigError
-    from qgpt_jax.report import atomic_write_json, environment
-    from qgpt_jax.storage import atomic_write_bytes, ensure_writable
+    from qgpt_jax.reports.bench import render_bench
+    from qgpt_jax.reports.measures import environment
+    from qgpt_jax.reports.plots import plot_bench, plot_sweep
+    from qgpt_jax.storage import atomic_write_bytes, atomic_write_json, ensure_writable
     from qgpt_jax.study import parse_models
+    from qgpt_jax.sweep import Sweep, sweep_summary
 
     models = parse_models(args.models)
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]

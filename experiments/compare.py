@@ -167,9 +167,10 @@ def resumed_arguments(args: argparse.Namespace) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     mesh = setup_runtime(args)
-    from qgpt_jax.compare import compare, parse_seeds, summary_line
+    from qgpt_jax.compare import compare, parse_seeds
     from qgpt_jax.data import load_dataset
     from qgpt_jax.errors import ConfigError
+    from qgpt_jax.reports.comparison import summary_line
     from qgpt_jax.study import parse_models
 
     if args.resume:

@@ -30,8 +30,8 @@ def main(argv=None) -> None:
 
     from qgpt_jax.config import ModelConfig
     from qgpt_jax.quantum.drawing import draw_circuit
-    from qgpt_jax.report import atomic_write_text
-    from qgpt_jax.storage import ensure_writable, save_figure
+    from qgpt_jax.reports.plots import save_figure
+    from qgpt_jax.storage import atomic_write_text, ensure_writable
 
     ModelConfig(attention="enhance", n_qubits=args.n_qubits)  # validates the qubit count
     out = Path(args.out)

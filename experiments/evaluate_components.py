@@ -58,7 +58,7 @@ def main(argv=None) -> None:
     from qgpt_jax.errors import ConfigError
     from qgpt_jax.evaluation import evaluate_components
     from qgpt_jax.model import init
-    from qgpt_jax.report import atomic_write_json
+    from qgpt_jax.storage import atomic_write_json
 
     key = jax.random.key(args.seed)
     tokenizer = None

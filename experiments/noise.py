@@ -57,7 +57,7 @@ def main(argv=None) -> None:
     from qgpt_jax.data import load_dataset
     from qgpt_jax.errors import ConfigError
     from qgpt_jax.evaluation import losses_on_devices, parse_setting
-    from qgpt_jax.report import atomic_write_json
+    from qgpt_jax.storage import atomic_write_json
 
     settings = [parse_setting(text) for text in args.on or DEFAULT_SETTINGS]
     config, params, tokenizer = load_checkpoint(args.checkpoint)

@@ -29,10 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
 @main_guard
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
-    from qgpt_jax.report import atomic_write_text
+    from qgpt_jax.reports.plots import plot_sizes
     from qgpt_jax.results_doc import render
-    from qgpt_jax.storage import ensure_writable
-    from qgpt_jax.study import plot_sizes
+    from qgpt_jax.storage import atomic_write_text, ensure_writable
 
     out = Path(args.out)
     ensure_writable(out.parent)

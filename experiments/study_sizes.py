@@ -31,9 +31,9 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     from qgpt_jax.compare import load_results
     from qgpt_jax.errors import ConfigError
-    from qgpt_jax.report import atomic_write_text
-    from qgpt_jax.storage import ensure_writable
-    from qgpt_jax.study import across_sizes, plot_sizes, sizes_table
+    from qgpt_jax.reports.plots import plot_sizes
+    from qgpt_jax.storage import atomic_write_text, ensure_writable
+    from qgpt_jax.study import across_sizes, sizes_table
 
     reports = {}
     for run in map(Path, args.runs):

@@ -1,9 +1,12 @@
-"""Training-throughput benchmark per (model, device[, swept value]), its cost curves and report.
+"""Training-throughput benchmark: measures each (model, device[, swept value]) entry.
 
 A benchmark, not a test: it prints and records numbers. Every entry is measured in the same process
 so that ratios between entries are meaningful on a shared, noisy machine. Each entry also records
 the FLOPs of one training step from XLA's cost analysis of the compiled program and the FLOP/s it
 reached against the machine's peak, measured in the same process with a large matmul.
+
+What a sweep varies and what its lines show is ``qgpt_jax.sweep``; the words and figures of the
+report are ``qgpt_jax.reports.bench`` and ``qgpt_jax.reports.plots``.
 """
 
 from __future__ import annotations
@@ -11,15 +14,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qgpt_jax import compile_cache
 from qgpt_jax.attention import circuits_per_forward, kind_of, validated
-from qgpt_jax.config import DEVICE_FIELDS, ModelConfig, TrainConfig
+from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
 from qgpt_jax.engine import (
     Trainer,
@@ -27,9 +28,9 @@ from qgpt_jax.engine import (
     quantum_failures_are_fatal,
     release_compiled,
 )
-from qgpt_jax.errors import ConfigError
-from qgpt_jax.presets import PRESETS
 from qgpt_jax.quantum.devices import DEVICES, executor_scope, new_executor
+from qgpt_jax.reports.bench import format_entry
+from qgpt_jax.sweep import Sweep
 
 PROBE_BINDINGS = 2
 """Bindings of the first circuit call that times a host device before its model is trained."""
@@ -224,69 +225,6 @@ def measure_raw_aer(
     }
 
 
-QUANTUM_ONLY_FIELDS = ("n_qubits", "quantum_heads", *DEVICE_FIELDS)
-"""Fields that change no classical model: a sweep of one measures the classical model once."""
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """``FIELD=V1,V2,...``: a config field (or ``preset``) and the values it takes in turn."""
-
-    field: str
-    values: tuple
-
-    @classmethod
-    def parse(cls, text: str) -> Sweep:
-        field, sep, values = text.partition("=")
-        field = field.strip().replace("-", "_")
-        parts = tuple(v.strip() for v in values.split(",") if v.strip())
-        if not sep or not parts:
-            raise ConfigError(f"--sweep takes FIELD=V1,V2,... (e.g. n_qubits=4,6,8), got {text!r}")
-        if field == "preset":
-            unknown = [v for v in parts if v not in PRESETS]
-            if unknown:
-                raise ConfigError(
-                    f"--sweep preset: unknown preset(s) {', '.join(unknown)}; choose from "
-                    f"{', '.join(PRESETS)}"
-                )
-            return cls(field, parts)
-        fields = {f.name: f for c in (ModelConfig, TrainConfig) for f in dataclasses.fields(c)}
-        numeric = {
-            name for name, f in fields.items() if f.type in ("int", "float", "int | None")
-        } | {"n_qubits"}
-        if field not in numeric:
-            raise ConfigError(
-                f"--sweep cannot vary {field!r}; sweep preset or a numeric field: "
-                f"{', '.join(sorted(numeric))}"
-            )
-        try:
-            converted = tuple(int(v) if float(v).is_integer() else float(v) for v in parts)
-        except ValueError:
-            raise ConfigError(f"--sweep {field}: values must be numbers, got {values!r}") from None
-        return cls(field, converted)
-
-    def configs(
-        self, value, preset: str, model_overrides: dict, train_overrides: dict
-    ) -> tuple[ModelConfig, TrainConfig]:
-        """The (validated) configs at ``value``: the preset, the command line's overrides, then
-        the swept field."""
-        if self.field == "preset":
-            preset = value
-        model_overrides, train_overrides = dict(model_overrides), dict(train_overrides)
-        if self.field in {f.name for f in dataclasses.fields(TrainConfig)}:
-            train_overrides[self.field] = value
-        elif self.field != "preset":
-            model_overrides[self.field] = value
-        return (
-            ModelConfig.from_preset(preset, **model_overrides),
-            TrainConfig.from_preset(preset, **train_overrides),
-        )
-
-    @property
-    def classical_varies(self) -> bool:
-        return self.field not in QUANTUM_ONLY_FIELDS
-
-
 def bench_plan(
     models: list[str], devices: list[str], mc: ModelConfig, skipped: Callable[[str], None] = print
 ) -> list[tuple[str, ModelConfig]]:
@@ -378,260 +316,3 @@ def run_bench(
         progress(format_entry(entry))
         entries.append(entry)
     return {"peak": peak, "entries": entries}
-
-
-def entry_name(e: dict) -> str:
-    return e["model"] + (f" on {e['device']}" if e["device"] else "")
-
-
-def _estimated(e: dict) -> bool:
-    """Whether an entry's tokens/s are an estimate (over budget before a step was run)."""
-    return e["over_budget"] and e["steps"] == 0
-
-
-def _cached(e: dict) -> str:
-    return " (cached)" if e.get("compile_cache") == compile_cache.HIT else ""
-
-
-def format_entry(e: dict) -> str:
-    name = entry_name(e)
-    if "sweep" in e:
-        name += f" @ {e['sweep']['field']}={e['sweep']['value']}"
-    if e["tokens_per_s"] is None:
-        return f"{name:>40}: {e['circuits_per_s']:>12,.0f} circuits/s ({e['bindings']} bindings)"
-    if _estimated(e):
-        p = e["probe"]
-        return (
-            f"{name:>40}: ~{e['tokens_per_s']:>11,.3g} tokens/s  OVER BUDGET: one step ~"
-            f"{p['step_s']:.3g} s ({p['circuits_per_step']:,.0f} circuits at "
-            f"{p['per_circuit_s'] * 1e3:.3g} ms each), not trained"
-        )
-    flops = (
-        f", {e['flops_per_s'] / 1e9:.2f} GFLOP/s = {e['peak_fraction']:.1%} of peak"
-        if e.get("flops_per_s")
-        else ""
-    )
-    over = ", OVER BUDGET: " + e["executions_counted"] if e["over_budget"] else ""
-    return (
-        f"{name:>40}: {e['tokens_per_s']:>12,.1f} tokens/s  {e['circuits_per_s']:>10,.0f} "
-        f"circuits/s  ({e['steps']} steps, compile {e['compile_s']:.1f}s{_cached(e)}{flops}{over})"
-    )
-
-
-def _series(entries: list[dict]) -> dict[str, list[dict]]:
-    """Swept entries grouped into lines, one per (model, device), in sweep order. A model
-    measured once (classical in a quantum-only sweep) is one point, drawn as a reference."""
-    lines: dict[str, list[dict]] = {}
-    for e in entries:
-        if "sweep" in e and e["tokens_per_s"]:
-            lines.setdefault(entry_name(e), []).append(e)
-    return lines
-
-
-def growth(line: list[dict], field: str) -> dict | None:
-    """How a line's time per token grows with the swept value, fitted over its points from the
-    middle one on (where the growth has settled): a factor per added unit for ``n_qubits``
-    (exponential, ``2.0`` = doubling per qubit), else the exponent of a power law."""
-    if field == "preset":
-        return None
-    points = [(e["sweep"]["value"], 1 / e["tokens_per_s"]) for e in line]
-    if field != "n_qubits":  # a power law needs positive values
-        points = [p for p in points if p[0] > 0]
-    if len(points) < 2:
-        return None
-    tail = points[(len(points) - 1) // 2 :] if len(points) >= 3 else points
-    x = np.array([p[0] for p in tail], float)
-    y = np.log2([p[1] for p in tail])
-    if field == "n_qubits":
-        slope = np.polyfit(x, y, 1)[0]
-        return {
-            "kind": "exponential",
-            "factor_per_unit": float(2**slope),
-            "over": [float(x[0]), float(x[-1])],
-        }
-    slope = np.polyfit(np.log2(x), y, 1)[0]
-    return {"kind": "power", "exponent": float(slope), "over": [float(x[0]), float(x[-1])]}
-
-
-def crossovers(entries: list[dict]) -> list[dict]:
-    """Where one line overtakes another: for every model, between every pair of its devices,
-    the consecutive swept values between which their order of tokens/s flips."""
-    lines = _series(entries)
-    found = []
-    names = list(lines)
-    for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            if lines[a][0]["model"] != lines[b][0]["model"]:
-                continue
-            speed_a = {e["sweep"]["value"]: e["tokens_per_s"] for e in lines[a]}
-            speed_b = {e["sweep"]["value"]: e["tokens_per_s"] for e in lines[b]}
-            shared = [v for v in speed_a if v in speed_b]
-            for lo, hi in zip(shared, shared[1:], strict=False):
-                before, after = speed_a[lo] > speed_b[lo], speed_a[hi] > speed_b[hi]
-                if before != after:
-                    leader, other = (a, b) if after else (b, a)
-                    found.append({"overtakes": leader, "overtaken": other, "between": [lo, hi]})
-    return found
-
-
-def _label(v: float) -> str:
-    return f"{v:,.0f}" if v >= 10 else f"{v:.2g}"
-
-
-def plot_bench(entries: list[dict], path) -> None:
-    """One bar per (model, device), log scale; estimates of over-budget entries hatched."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from qgpt_jax.storage import save_figure
-
-    trained = [e for e in entries if e["tokens_per_s"]]
-    labels = [e["model"] + (f"\n{e['device']}" if e["device"] else "") for e in trained]
-    devices = list(dict.fromkeys(e["device"] for e in trained))
-    colors = [f"C{devices.index(e['device'])}" for e in trained]
-    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(trained)), 4.5))
-    bars = ax.bar(labels, [e["tokens_per_s"] for e in trained], color=colors)
-    for bar, e in zip(bars, trained, strict=True):
-        if _estimated(e):
-            bar.set_hatch("//")
-            bar.set_alpha(0.5)
-    ax.bar_label(
-        bars,
-        labels=[("~" if _estimated(e) else "") + _label(e["tokens_per_s"]) for e in trained],
-        fontsize=8,
-    )
-    ax.tick_params(axis="x", labelsize=8)
-    ax.set_yscale("log")
-    ax.set_ylabel("training tokens/s (log scale, compile excluded)")
-    ax.set_title("qgpt-jax training throughput per model and device (hatched: estimated)")
-    ax.grid(axis="y", alpha=0.3)
-    save_figure(fig, path)
-    plt.close(fig)
-
-
-def plot_sweep(entries: list[dict], field: str, path) -> None:
-    """Tokens/s against the swept value, one line per (model, device), log axes (linear in the
-    qubit count, where exponential growth is a straight line); estimates drawn hollow."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from qgpt_jax.storage import save_figure
-
-    lines = _series(entries)
-    values = list(dict.fromkeys(e["sweep"]["value"] for e in entries if "sweep" in e))
-    position = {v: i for i, v in enumerate(values)} if field == "preset" else None
-    fig, ax = plt.subplots(figsize=(7.5, 5))
-    for i, (name, line) in enumerate(lines.items()):
-        x = [e["sweep"]["value"] for e in line]
-        x = [position[v] for v in x] if position else x
-        y = [e["tokens_per_s"] for e in line]
-        color = f"C{i % 10}"
-        if len(line) == 1:  # measured once: a reference level across the sweep
-            ax.axhline(y[0], color=color, linestyle="--", linewidth=1, label=f"{name} (fixed)")
-            continue
-        ax.plot(x, y, "-", color=color, label=name)
-        for xi, yi, e in zip(x, y, line, strict=True):
-            ax.plot(xi, yi, "o", color=color, mfc="white" if _estimated(e) else color)
-    ax.set_yscale("log")
-    if position:
-        ax.set_xticks(range(len(values)), values)
-    elif field != "n_qubits":
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(values, [str(v) for v in values])
-    ax.set_xlabel(field)
-    ax.set_ylabel("training tokens/s (log scale, compile excluded)")
-    ax.set_title(f"qgpt-jax cost curves over {field} (hollow: estimated, over budget)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    save_figure(fig, path)
-    plt.close(fig)
-
-
-def render_bench(bench: dict) -> str:
-    """The markdown report: the table, the growth of each line and the crossovers."""
-    peak = bench["peak"]
-    sweep = bench.get("sweep")
-    lines = [
-        "# qgpt-jax benchmark",
-        "",
-        f"Preset `{bench['preset']}`; every entry measured in one process, "
-        f"{bench['environment']['jax_backend']} backend, {bench['environment']['cpu_count']} CPUs. "
-        f"Tokens/s are training tokens per second of wall time after compiling (compile excluded), "
-        f"over all seeds trained together. FLOPs per step are XLA's cost analysis of the compiled "
-        f"program for one seed (host-simulated circuits not included); the peak is a "
-        f"{peak['matmul_size']}x{peak['matmul_size']} float32 matmul in the same process: "
-        f"**{peak['flops_per_s'] / 1e9:,.1f} GFLOP/s**. Entries marked *over budget* were not "
-        "trained: one step would have exceeded the time budget, so their tokens/s are estimated "
-        "from one timed circuit call. Compile times marked *(cached)* were read from the "
-        "persistent compilation cache (`--compile-cache off` measures every compilation).",
-        "",
-    ]
-    header = "| model | device |" + (f" {sweep['field']} |" if sweep else "")
-    lines += [
-        header + " tokens/s | compile s | circuits/step | circuits/s | GFLOP/step | GFLOP/s "
-        "| % of peak | note |",
-        "|" + " --- |" * (2 + bool(sweep)) + " ---: |" * 7 + " --- |",
-    ]
-    for e in bench["entries"]:
-        if e["tokens_per_s"] is None:
-            continue
-        cells = [e["model"], e["device"] or "-"]
-        if sweep:
-            cells.append(str(e["sweep"]["value"]))
-        cells += [
-            ("~" if _estimated(e) else "") + f"{e['tokens_per_s']:,.1f}",
-            f"{e['compile_s']:.1f}{_cached(e)}" if e["compile_s"] is not None else "-",
-            f"{e['circuit_executions_per_step']:,.0f}",
-            f"{e['circuits_per_s']:,.0f}",
-            f"{e['flops_per_step'] / 1e9:.4g}" if e.get("flops_per_step") else "-",
-            f"{e['flops_per_s'] / 1e9:.2f}" if e.get("flops_per_s") else "-",
-            f"{e['peak_fraction']:.1%}" if e.get("peak_fraction") else "-",
-            "over budget: " + e["executions_counted"] if e["over_budget"] else "",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    raw = [e for e in bench["entries"] if e["model"] == "raw-aer"]
-    for e in raw:
-        lines += [
-            "",
-            f"Raw Aer job, same circuit: {e['circuits_per_s']:,.0f} circuits/s "
-            f"({e['bindings']} bindings in one job).",
-        ]
-    if sweep:
-        lines += ["", "## Growth", ""]
-        for name, growth_ in sweep["growth"].items():
-            if growth_ is None:
-                continue
-            lo, hi = (f"{v:g}" for v in growth_["over"])
-            if growth_["kind"] == "exponential":
-                lines.append(
-                    f"- {name}: time per token x{growth_['factor_per_unit']:.2f} per added qubit "
-                    f"from {lo} to {hi} qubits (2.00 = doubling per qubit)"
-                )
-            else:
-                lines.append(
-                    f"- {name}: time per token ~ {sweep['field']}^{growth_['exponent']:.2f} "
-                    f"from {lo} to {hi}"
-                )
-        lines += ["", "## Crossovers", ""]
-        if not sweep["crossovers"]:
-            lines.append("No line overtakes another of the same model in this sweep.")
-        for c in sweep["crossovers"]:
-            lo, hi = c["between"]
-            lines.append(
-                f"- {c['overtakes']} overtakes {c['overtaken']} between "
-                f"{sweep['field']}={lo} and {hi}"
-            )
-    return "\n".join(lines) + "\n"
-
-
-def sweep_summary(entries: list[dict], field: str) -> dict:
-    """Growth per line and crossovers, for ``bench.json`` and the report."""
-    return {
-        "field": field,
-        "growth": {name: growth(line, field) for name, line in _series(entries).items()},
-        "crossovers": crossovers(entries),
-    }

@@ -11,8 +11,8 @@ import json
 import shlex
 from pathlib import Path
 
-from qgpt_jax.bench import render_bench
 from qgpt_jax.errors import ConfigError
+from qgpt_jax.reports.bench import render_bench
 from qgpt_jax.study import across_sizes, interval_narrowing, sizes_table, verdict_table
 
 HEADER = [

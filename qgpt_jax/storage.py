@@ -16,7 +16,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import io
+import json
+import math
 import os
 import sys
 import tempfile
@@ -125,8 +126,24 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
             raise
 
 
-def save_figure(fig, path: Path) -> None:
-    """A matplotlib figure as a PNG, written as ``atomic_write_bytes`` writes."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
+def atomic_write_text(path: Path, text: str) -> None:
+    """``text`` as UTF-8, written as ``atomic_write_bytes`` writes."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _finite(value):
+    """JSON has no NaN or infinity: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def atomic_write_json(path: Path, payload) -> None:
+    """``payload`` as indented JSON (NaN and infinity as null), written as
+    ``atomic_write_bytes`` writes."""
+    text = json.dumps(_finite(payload), indent=2, default=float, allow_nan=False)
+    atomic_write_text(path, text + "\n")

@@ -487,50 +487,6 @@ def conclusion(entries: list[dict], alpha: float = 1 - CONFIDENCE) -> str:
     )
 
 
-def plot_study(runs: list[dict], entries: list[dict], path_params, path_speed, title: str):
-    """Final validation loss against parameter count (one point per seed), and tokens/s per
-    model (mean with the seeds' standard deviation)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from qgpt_jax.storage import save_figure
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for e in entries:
-        mine = [r for r in runs if r["model"] == e["model"] and r.get("val_loss") is not None]
-        ax.scatter(
-            [r["params"] for r in mine], [r["val_loss"] for r in mine], label=e["model"], s=22
-        )
-    ax.set_xlabel("parameters")
-    ax.set_ylabel("final validation loss (nats/char)")
-    ax.set_title(f"{title}: one point per seed")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    save_figure(fig, path_params)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(entries)), 4.5))
-    names = [e["model"] for e in entries]
-    ax.bar(
-        names,
-        [e["tokens_per_s_mean"] or 0 for e in entries],
-        yerr=[e["tokens_per_s_std"] or 0 for e in entries],
-        capsize=3,
-    )
-    if any(e["tokens_per_s_mean"] for e in entries):
-        ax.set_yscale("log")
-    ax.set_ylabel("training tokens/s per seed (excl. compile)")
-    ax.set_title(title)
-    ax.tick_params(axis="x", rotation=30)
-    for label in ax.get_xticklabels():
-        label.set_horizontalalignment("right")
-    ax.grid(alpha=0.3, axis="y")
-    save_figure(fig, path_speed)
-    plt.close(fig)
-
-
 def across_sizes(reports: dict[str, dict]) -> list[dict]:
     """One row per (size, kind, control) from the ``results.json`` of studies at several sizes
     (``{label: results}``): parameters, mean difference, 95% interval, margin and verdict."""
@@ -574,40 +530,3 @@ def sizes_table(rows: list[dict]) -> list[str]:
             + " |"
         )
     return lines
-
-
-def plot_sizes(rows: list[dict], path) -> None:
-    """Each kind's paired difference to its surrogate and to classical-matched (mean and 95%
-    interval) against its parameter count, with the margin drawn: does the gap close with size?"""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from qgpt_jax.storage import save_figure
-
-    controls = ("surrogate", CLASSICAL_MATCHED)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
-    for control, ax in zip(controls, axes, strict=True):
-        mine = [r for r in rows if r["control"] == control]
-        for model in dict.fromkeys(r["model"] for r in mine):
-            points = sorted((r for r in mine if r["model"] == model), key=lambda r: r["params"])
-            x = [r["params"] for r in points]
-            y = [r["difference_mean"] for r in points]
-            low = [r["difference_mean"] - (r["difference_ci95"] or [r["difference_mean"]] * 2)[0]
-                   for r in points]  # fmt: skip
-            high = [(r["difference_ci95"] or [r["difference_mean"]] * 2)[1] - r["difference_mean"]
-                    for r in points]  # fmt: skip
-            ax.errorbar(x, y, yerr=[low, high], marker="o", capsize=3, label=model)
-        if mine:
-            margin = mine[0]["margin"]
-            ax.axhspan(-margin, margin, color="0.85", label=f"margin ±{margin:g}")
-        ax.axhline(0, color="0.4", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_xlabel("parameters of the quantum model")
-        ax.set_title(f"kind minus {control}")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("validation loss difference (nats/char), 95% CI")
-    axes[1].legend(fontsize=8)
-    save_figure(fig, path)
-    plt.close(fig)

@@ -192,7 +192,8 @@ def test_a_kind_trained_without_controls_answers_nothing():
 
 def test_sizes_side_by_side(tmp_path):
     """Two sizes of a synthetic study: one table row per kind and control, one plot."""
-    from qgpt_jax.study import across_sizes, plot_sizes, sizes_table
+    from qgpt_jax.reports.plots import plot_sizes
+    from qgpt_jax.study import across_sizes, sizes_table
 
     small = {"summary": summary(synthetic_runs(effect=0.0), MODELS)}
     large = {"summary": summary(synthetic_runs(effect=0.05), MODELS)}

@@ -98,14 +98,14 @@ def test_bench_sweep_measures_each_value_and_plots(corpus_path, tmp_path):
     ],
 )
 def test_bad_sweeps_are_config_errors(text, message):
-    from qgpt_jax.bench import Sweep
+    from qgpt_jax.sweep import Sweep
 
     with pytest.raises(ConfigError, match=message):
         Sweep.parse(text)
 
 
 def test_sweep_configs_apply_the_value_last():
-    from qgpt_jax.bench import Sweep
+    from qgpt_jax.sweep import Sweep
 
     sweep = Sweep.parse("n_embd=16,32")
     assert sweep.values == (16, 32) and sweep.classical_varies
@@ -122,7 +122,7 @@ def _swept(model, device, value, tokens_per_s):
 
 
 def test_growth_and_crossovers_of_cost_curves():
-    from qgpt_jax.bench import crossovers, growth
+    from qgpt_jax.sweep import crossovers, growth
 
     # Time per token doubling per qubit from the middle point on.
     doubling = [_swept("enhance", "default.qubit", n, 2.0 ** -n) for n in (4, 6, 8, 10)]
