@@ -89,6 +89,7 @@ def main(argv=None) -> None:
     from qgpt_jax.config import DeviceConfig, ModelConfig, TrainConfig
     from qgpt_jax.data import load_dataset
     from qgpt_jax.errors import ConfigError
+    from qgpt_jax.records import Bench
     from qgpt_jax.reports.bench import render_bench
     from qgpt_jax.reports.measures import environment
     from qgpt_jax.reports.plots import plot_bench, plot_sweep
@@ -128,7 +129,7 @@ def main(argv=None) -> None:
         mesh=mesh,
     )
     mc, tc = configs(sweep.values[0] if sweep else None)
-    bench = {
+    bench: Bench = {  # the keys of bench.schema.json
         "preset": args.preset,
         "model": mc.to_dict(),
         "train": tc.to_dict(),

@@ -29,6 +29,7 @@ from qgpt_jax.engine import (
     release_compiled,
 )
 from qgpt_jax.quantum.devices import DEVICES, executor_scope, new_executor
+from qgpt_jax.records import BenchEntry, Peak, Probe
 from qgpt_jax.reports.bench import format_entry
 from qgpt_jax.sweep import Sweep
 
@@ -37,7 +38,7 @@ PROBE_BINDINGS = 2
 PROBE_MAX_BINDINGS = 4096
 
 
-def measure_matmul_peak(size: int | None = None, repeats: int = 5) -> dict:
+def measure_matmul_peak(size: int | None = None, repeats: int = 5) -> Peak:
     """FLOP/s of a large float32 matmul on the default device (best of ``repeats``): the
     practical peak that training FLOP/s are compared with. Same process, same XLA flags."""
     if size is None:
@@ -72,7 +73,7 @@ def _time_circuit_call(executor, kind, n_qubits: int, n_bindings: int) -> tuple[
     return time.perf_counter() - start, executor.executions() - before
 
 
-def probe_host_circuits(mc: ModelConfig, tc: TrainConfig, seconds: float) -> dict:
+def probe_host_circuits(mc: ModelConfig, tc: TrainConfig, seconds: float) -> Probe:
     """Time of one circuit, and circuits per training step, of a device that runs circuits on the
     host, from part of a step: the kind's circuit, forward and gradient, on an executor of its
     own (the run's counts stay clean).
@@ -111,7 +112,7 @@ def measure_training(
     seeds: tuple[int, ...] = (0,),
     mesh=None,
     peak_flops_per_s: float | None = None,
-) -> dict:
+) -> BenchEntry:
     """Train for about ``seconds`` (at most ``max_steps`` steps) after compiling; no evaluation.
 
     Runs through the training engine (the same compiled programs as ``compare``). In-graph devices
@@ -119,10 +120,11 @@ def measure_training(
     per call, so the time budget is checked between steps. A host device is timed first on one
     circuit call (``probe_host_circuits``): when one step would take longer than ``seconds``, the
     model is not trained and the entry is an estimate from that call, marked ``over_budget``.
+    The entry's keys are ``BenchEntry``'s, from which ``bench.schema.json`` is generated.
     """
     host = kind_of(mc).runs_circuits and not DEVICES[mc.device].in_graph
     B, T, S = tc.batch_size, mc.block_size, len(seeds)
-    entry = {
+    entry: BenchEntry = {
         "model": mc.attention,
         "device": mc.device if kind_of(mc).runs_circuits else None,
         "seeds": S,
@@ -199,7 +201,7 @@ def measure_training(
 
 def measure_raw_aer(
     n_qubits: int, n_bindings: int = 4096, repeats: int = 3, threads: int | None = None
-) -> dict:
+) -> BenchEntry:
     """Bindings per second of a bare Aer job of the same transpiled circuit (best of repeats)."""
     from qgpt_jax.quantum.aer import BatchedAerCircuit
     from qgpt_jax.quantum.circuits import n_circuit_weights

@@ -21,6 +21,14 @@ from qgpt_jax.errors import CheckpointError, ConfigError, NonFiniteLossError, QG
 from qgpt_jax.generate import generate
 from qgpt_jax.model import sown
 from qgpt_jax.parallel import MeshSpec, check_fits, is_main_process
+from qgpt_jax.records import (
+    RESULTS_SCHEMA_VERSION,
+    Comparison,
+    Engine,
+    RunRecord,
+    SampleDifference,
+    check_results,
+)
 from qgpt_jax.reports.comparison import render_markdown
 from qgpt_jax.reports.measures import environment, sample_difference
 from qgpt_jax.reports.plots import plot_loss_curves, plot_study
@@ -35,8 +43,6 @@ from qgpt_jax.study import (
 )
 from qgpt_jax.tensorboard import write_run as write_tensorboard_run
 
-RESULTS_SCHEMA_VERSION = 4
-"""Version of ``results.json``'s layout, described by ``qgpt_jax/schemas/results.schema.json``."""
 SAMPLE_PROMPT = "\n"  # the seed generated from a single newline
 SAMPLE_TOKENS = 120  # the seed's sample length
 
@@ -56,9 +62,10 @@ def sampled_tokens(mc: ModelConfig, tc: TrainConfig) -> int:
     return tc.eval_iters * tc.batch_size * mc.block_size
 
 
-def run_entry(model: str, mc: ModelConfig, tc: TrainConfig, result, status="done") -> dict:
-    """The ``results.json`` record of one seed's run of ``model`` (without its sample)."""
-    run = {
+def run_entry(model: str, mc: ModelConfig, tc: TrainConfig, result, status="done") -> RunRecord:
+    """The ``results.json`` record of one seed's run of ``model`` (without its sample); its keys
+    are ``RunRecord``'s, from which the schema is generated."""
+    run: RunRecord = {
         "model": model,
         "attention": mc.attention,
         "hidden_width": mc.hidden_width,
@@ -101,7 +108,9 @@ def run_entry(model: str, mc: ModelConfig, tc: TrainConfig, result, status="done
     return run
 
 
-def finish_run(model, mc, tc, result, tokenizer, checkpoint_dir: Path, sample_tokens: int) -> dict:
+def finish_run(
+    model, mc, tc, result, tokenizer, checkpoint_dir: Path, sample_tokens: int
+) -> RunRecord:
     """Sample and checkpoint one finished seed; its complete ``results.json`` record."""
     with executor_scope(mc):
         tokens = generate(mc, result.params, tokenizer.encode(SAMPLE_PROMPT), sample_tokens)
@@ -112,7 +121,7 @@ def finish_run(model, mc, tc, result, tokenizer, checkpoint_dir: Path, sample_to
         tokenizer,
         metadata={"seed": result.seed, "train": tc.to_dict()},
     )
-    run = {
+    run: RunRecord = {
         **run_entry(model, mc, tc, result),
         "sample": tokenizer.decode(tokens),
         "sample_tokens": tokens,
@@ -135,8 +144,9 @@ def seed_groups(seeds: list[int], in_parallel: int | None) -> list[list[int]]:
     return [seeds[i : i + n] for i in range(0, len(seeds), n)]
 
 
-def load_results(out: Path) -> dict:
-    """The ``results.json`` of an earlier run in ``out``, for ``--resume``."""
+def load_results(out: Path) -> Comparison:
+    """The ``results.json`` of an earlier run in ``out``, for ``--resume``: checked against the
+    records of its own schema version (``records.check``), so a damaged report is one line."""
     path = Path(out) / "results.json"
     try:
         results = json.loads(path.read_text(encoding="utf-8"))
@@ -149,11 +159,7 @@ def load_results(out: Path) -> dict:
         raise ConfigError(f"{path} is not a readable results file ({exc}); cannot resume") from None
     if not isinstance(results, dict) or not isinstance(results.get("config"), dict):
         raise ConfigError(f"{path} is not a qgpt-jax results file; cannot resume")
-    if results.get("schema_version", 1) > RESULTS_SCHEMA_VERSION:
-        raise ConfigError(
-            f"{path} was written by a newer qgpt-jax (results schema {results['schema_version']}, "
-            f"this version reads up to {RESULTS_SCHEMA_VERSION}); resume it with that version"
-        )
+    check_results(results, path, then="; resume it with that version")
     for run in results.get("runs", []):  # model names from before the rename
         run["model"] = LEGACY_NAMES.get(run["model"], run["model"])
     return results
@@ -180,7 +186,7 @@ def compare(
     force: bool = False,
     tensorboard_dir: str | None = None,
     margin: float = DEFAULT_MARGIN,
-) -> dict:
+) -> Comparison:
     """Train every model over every seed, then write ``results.json``, ``results.md``, a plot.
 
     The seeds of a model train as one program (or in groups of ``seeds_in_parallel``).
@@ -219,7 +225,7 @@ def compare(
             for r in earlier
             if r.get("status", "done") == "done"  # reports before schema 2 hold finished runs only
         }
-        engine = {
+        engine: Engine = {
             "seeds_in_parallel": seeds_in_parallel,
             "mesh": dict(mesh.shape) if mesh is not None else None,
             "processes": jax.process_count(),
@@ -280,8 +286,11 @@ def compare(
         return results
 
 
-def new_results(preset, models, seeds, margin, mc, tc, engine: dict, sample_tokens: int) -> dict:
-    """A ``results.json`` with its configuration and no runs yet."""
+def new_results(
+    preset, models, seeds, margin, mc, tc, engine: Engine, sample_tokens: int
+) -> Comparison:
+    """A ``results.json`` with its configuration and no runs yet (``summary`` and the rest are
+    filled in by ``write_report``)."""
     return {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "status": "running",
@@ -304,7 +313,7 @@ def new_results(preset, models, seeds, margin, mc, tc, engine: dict, sample_toke
 class _Session:
     """One compare run's output folder: what it trains next, records and writes."""
 
-    def __init__(self, out: Path, results: dict, tc: TrainConfig, models, seeds, log):
+    def __init__(self, out: Path, results: Comparison, tc: TrainConfig, models, seeds, log):
         self.out, self.results, self.tc, self.log = out, results, tc, log
         self.order = {(m, s): i for i, (m, s) in enumerate(itertools.product(models, seeds))}
         self.main = is_main_process()
@@ -368,13 +377,22 @@ class _Session:
         )
 
 
-def write_report(out: Path, results: dict, tc: TrainConfig) -> None:
-    """``results.json`` (atomically), and when runs have finished ``results.md`` and the plot."""
+def summarize(results: Comparison) -> Comparison:
+    """``results`` with what its finished runs say: ``summary``, ``conclusion`` and
+    ``sample_differences`` (recomputed from the runs, never carried over from an older file)."""
     runs = [r for r in results["runs"] if r.get("status") == "done"]
     cfg = results["config"]
     results["summary"] = summary(runs, cfg["models"], cfg.get("margin", DEFAULT_MARGIN))
     results["conclusion"] = conclusion(results["summary"])
     results["sample_differences"] = sample_differences(runs)
+    return results
+
+
+def write_report(out: Path, results: Comparison, tc: TrainConfig) -> None:
+    """``results.json`` (atomically), and when runs have finished ``results.md`` and the plot."""
+    summarize(results)
+    runs = [r for r in results["runs"] if r.get("status") == "done"]
+    cfg = results["config"]
     atomic_write_json(out / "results.json", results)
     if runs:
         seeds = ", ".join(map(str, cfg["seeds"]))
@@ -421,7 +439,7 @@ def qpu_cost(mc: ModelConfig, tc: TrainConfig, final_sweeps: int) -> dict:
     return hardware_estimate(mc, tc, forward, shifted, final_sweeps)
 
 
-def sample_differences(runs: list[dict]) -> list[dict]:
+def sample_differences(runs: list[RunRecord]) -> list[SampleDifference]:
     """Seed statistics between the greedy samples of every pair of models, per seed."""
     diffs = []
     for a, b in itertools.combinations(runs, 2):

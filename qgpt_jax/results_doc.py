@@ -12,6 +12,7 @@ import shlex
 from pathlib import Path
 
 from qgpt_jax.errors import ConfigError
+from qgpt_jax.records import Bench, Comparison, check, check_results
 from qgpt_jax.reports.bench import render_bench
 from qgpt_jax.study import across_sizes, interval_narrowing, sizes_table, verdict_table
 
@@ -25,15 +26,25 @@ HEADER = [
 ]
 
 
-def load_run(folder: Path) -> tuple[str, dict]:
-    """``("study", results)`` or ``("bench", bench)`` from a run's output folder."""
-    for kind, name in (("study", "results.json"), ("bench", "bench.json")):
+def load_run(folder: Path) -> tuple[str, Comparison | Bench]:
+    """``("study", results)`` or ``("bench", bench)`` from a run's output folder, each checked
+    against its records (a results.json against those of its own schema version), so that a
+    damaged or foreign file is one line naming it and its first bad field, not a KeyError."""
+    for kind, name, record in (
+        ("study", "results.json", Comparison),
+        ("bench", "bench.json", Bench),
+    ):
         path = Path(folder) / name
         if path.is_file():
             try:
-                return kind, json.loads(path.read_text(encoding="utf-8"))
+                data = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise ConfigError(f"{path} is not a readable {name} ({exc})") from None
+            if record is Comparison:
+                check_results(data, path)
+            else:
+                check(data, record, path)
+            return kind, data
     raise ConfigError(
         f"{folder} holds neither results.json nor bench.json; pass the --out folder of a "
         "compare or bench run"

@@ -30,6 +30,7 @@ from qgpt_jax.attention import KINDS, SURROGATE_SUFFIX, validated
 from qgpt_jax.config import LEGACY_NAMES, ModelConfig
 from qgpt_jax.errors import ConfigError
 from qgpt_jax.model import count_params, init
+from qgpt_jax.records import ModelSummary, PairedComparison, RunRecord, Stat
 
 CLASSICAL_MATCHED = "classical-matched"
 STUDY = "study"
@@ -150,7 +151,7 @@ def model_configs(models: list[str], mc: ModelConfig) -> dict[str, ModelConfig]:
     return configs
 
 
-def describe(values) -> dict:
+def describe(values) -> Stat:
     """Mean, sample standard deviation and the 95% t-interval of the mean over seeds."""
     values = np.asarray([v for v in values if v is not None], dtype=float)
     n = int(values.size)
@@ -275,8 +276,11 @@ def verdict(comparison: dict, alpha: float = 1 - CONFIDENCE) -> str:
 
 
 def paired_comparisons(
-    runs: list[dict], models: list[str], metric: str = "val_loss", margin: float = DEFAULT_MARGIN
-) -> list:
+    runs: list[RunRecord],
+    models: list[str],
+    metric: str = "val_loss",
+    margin: float = DEFAULT_MARGIN,
+) -> list[PairedComparison]:
     """Every quantum kind against each of its controls, paired by seed: the per-seed differences
     (kind minus control; negative means the kind's loss is lower), their mean, 95% t-interval and
     paired t-test p-value, Holm-adjusted over all comparisons made; the equivalence and signed-rank
@@ -290,7 +294,7 @@ def paired_comparisons(
             seeds = sorted(set(by_model[kind]) & set(by_model[control]))
             a = np.array([by_model[kind][s] for s in seeds], dtype=float)
             b = np.array([by_model[control][s] for s in seeds], dtype=float)
-            entry = {
+            entry: PairedComparison = {
                 "model": kind,
                 "control": control,
                 "metric": metric,
@@ -320,7 +324,9 @@ def paired_comparisons(
     return comparisons
 
 
-def summary(runs: list[dict], models: list[str], margin: float = DEFAULT_MARGIN) -> list[dict]:
+def summary(
+    runs: list[RunRecord], models: list[str], margin: float = DEFAULT_MARGIN
+) -> list[ModelSummary]:
     """One entry per model with finished runs: sizes, losses and throughput over seeds, and for
     quantum kinds their paired ``comparisons`` with each control."""
     done = [m for m in models if any(r["model"] == m for r in runs)]
@@ -334,7 +340,7 @@ def summary(runs: list[dict], models: list[str], margin: float = DEFAULT_MARGIN)
     entries = []
     for model in done:
         mine = [r for r in runs if r["model"] == model]
-        entry = {"model": model, "n_seeds": len(mine), "params": mine[0]["params"]}
+        entry: ModelSummary = {"model": model, "n_seeds": len(mine), "params": mine[0]["params"]}
         entry["val_tokens"] = mine[0].get("val_tokens")
         for key in ("val_loss", "train_loss", "tokens_per_s", "compile_s", "wall_s", "peak_rss_mb"):
             d = describe([r.get(key) for r in mine])

@@ -16,6 +16,7 @@ import numpy as np
 from qgpt_jax.config import DEVICE_FIELDS, ModelConfig, TrainConfig
 from qgpt_jax.errors import ConfigError
 from qgpt_jax.presets import PRESETS
+from qgpt_jax.records import BenchEntry, Crossover, Growth, SweepSummary
 from qgpt_jax.reports.bench import entry_name
 
 QUANTUM_ONLY_FIELDS = ("n_qubits", "quantum_heads", *DEVICE_FIELDS)
@@ -91,7 +92,7 @@ def series(entries: list[dict]) -> dict[str, list[dict]]:
     return lines
 
 
-def growth(line: list[dict], field: str) -> dict | None:
+def growth(line: list[BenchEntry], field: str) -> Growth | None:
     """How a line's time per token grows with the swept value, fitted over its points from the
     middle one on (where the growth has settled): a factor per added unit for ``n_qubits``
     (exponential, ``2.0`` = doubling per qubit), else the exponent of a power law."""
@@ -116,7 +117,7 @@ def growth(line: list[dict], field: str) -> dict | None:
     return {"kind": "power", "exponent": float(slope), "over": [float(x[0]), float(x[-1])]}
 
 
-def crossovers(entries: list[dict]) -> list[dict]:
+def crossovers(entries: list[BenchEntry]) -> list[Crossover]:
     """Where one line overtakes another: for every model, between every pair of its devices,
     the consecutive swept values between which their order of tokens/s flips."""
     lines = series(entries)
@@ -137,7 +138,7 @@ def crossovers(entries: list[dict]) -> list[dict]:
     return found
 
 
-def sweep_summary(entries: list[dict], field: str) -> dict:
+def sweep_summary(entries: list[BenchEntry], field: str) -> SweepSummary:
     """Growth per line and crossovers, for ``bench.json`` and the report."""
     return {
         "field": field,

@@ -5,26 +5,21 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_study import MODELS, synthetic_runs
-
-from qgpt_jax.study import summary
+from test_study import synthetic_results
 
 ENVIRONMENT = {"cpu_count": 2, "processor": "x86_64", "platform": "Linux", "jax_backend": "cpu",
-               "versions": {"jax": "0.0"}, "command": "python -m experiments.compare --x"}
+               "versions": {"jax": "0.0"}, "command": "python -m experiments.compare --x",
+               "python": "3.11.7", "jax_devices": ["TFRT_CPU_0"]}
 
 
 def write_study(folder, preset: str, effect: float, command: bool = True):
-    runs = [{**r, "seed_group": [r["seed"]]} for r in synthetic_runs(effect=effect)]
-    results = {
-        "status": "done",
-        "config": {"preset": preset, "models": MODELS, "seeds": [0, 1, 2, 3, 4], "margin": 0.01,
-                   "train": {"max_iters": 123}},
-        "environment": ENVIRONMENT if command else {k: v for k, v in ENVIRONMENT.items()
-                                                    if k != "command"},
-        "runs": runs,
-        "summary": summary(runs, MODELS),
-        "conclusion": "The written conclusion.",
-    }  # fmt: skip
+    """A study's results.json as compare writes it, with a known environment and step count."""
+    results = synthetic_results(effect, preset)
+    results["status"] = "done"
+    results["config"]["train"]["max_iters"] = 123
+    results["environment"] = ENVIRONMENT if command else {k: v for k, v in ENVIRONMENT.items()
+                                                          if k != "command"}  # fmt: skip
+    results["conclusion"] = "The written conclusion."
     folder.mkdir()
     (folder / "results.json").write_text(json.dumps(results))
     return results

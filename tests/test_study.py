@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from qgpt_jax.config import ModelConfig
+from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.errors import ConfigError
 from qgpt_jax.study import (
     POWER,
@@ -97,6 +97,30 @@ def synthetic_runs(effect: float, noise: float = 0.002, seeds=range(5)) -> list[
 
 
 MODELS = ["classical", "classical-matched:qsann", "qsann", "qsann-surrogate"]
+
+
+def synthetic_results(effect: float = 0.0, preset: str = "tiny") -> dict:
+    """A whole ``results.json`` made by compare's own builders (``new_results``, ``run_entry``,
+    ``summarize``) from ``synthetic_runs``' losses: what the report of such a study holds."""
+    from qgpt_jax.compare import new_results, run_entry, summarize
+    from qgpt_jax.engine import TrainResult
+
+    mc, tc = ModelConfig.from_preset("original"), TrainConfig.from_preset("tiny")
+    configs = model_configs(MODELS, mc)
+    engine = {"seeds_in_parallel": None, "mesh": None, "processes": 1, "ckpt_every": None}
+    results = new_results(preset, MODELS, list(range(5)), 0.01, mc, tc, engine, 2)
+    for r in synthetic_runs(effect):
+        losses = {"train_loss": r["train_loss"], "val_loss": r["val_loss"]}
+        result = TrainResult(
+            model=r["model"], seed=r["seed"], params={}, step=2, params_count=r["params"],
+            step_losses=[2.7, 2.6], evals=[{"step": 2, **losses}], seed_group=[r["seed"]],
+            compile_s=r["compile_s"], wall_s=r["wall_s"], peak_rss_mb=r["peak_rss_mb"],
+            tokens_per_s=r["tokens_per_s"], tokens_per_s_all_seeds=r["tokens_per_s"],
+        )  # fmt: skip
+        run = run_entry(r["model"], configs[r["model"]], tc, result)
+        results["runs"].append({**run, "sample": "ab", "sample_tokens": [1, 2], "checkpoint": "c"})
+    results["quantum_resources"] = {}
+    return summarize(results)
 
 
 def test_paired_differences_find_an_effect_that_seeds_hide():
@@ -216,9 +240,7 @@ def test_study_sizes_command(tmp_path, capsys):
 
     run = tmp_path / "study-original"
     run.mkdir()
-    results = {"config": {"preset": "original"},
-               "summary": summary(synthetic_runs(effect=0.0), MODELS)}
-    (run / "results.json").write_text(json.dumps(results))
+    (run / "results.json").write_text(json.dumps(synthetic_results(preset="original")))
     study_sizes.main([str(run), "--out", str(tmp_path / "sizes")])
     assert "| qsann | surrogate | equivalent (" in (tmp_path / "sizes" / "sizes.md").read_text()
     assert (tmp_path / "sizes" / "sizes.png").exists()
