@@ -17,6 +17,7 @@ had. (Only the JSON Schema states the ``not`` on ``config.model``; the loader do
 
 from __future__ import annotations
 
+import functools
 import json
 import types
 from dataclasses import dataclass
@@ -490,7 +491,7 @@ SCHEMA_ID = "https://github.com/qgpt-jax/qgpt-jax/schemas/{name}.schema.json"
 def schema(name: str) -> dict:
     """The JSON Schema (draft 2020-12) of ``<name>.json``, generated from its record."""
     record, title, description = SCHEMAS[name]
-    generated = TypeAdapter(record).json_schema()
+    generated = adapter(record).json_schema()
     generated.pop("title", None)
     generated.pop("description", None)
     return {
@@ -558,21 +559,30 @@ def check_results(data: Any, path: Path, then: str = "") -> None:
     check(data, Comparison, path, version)
 
 
-def check(data: Any, record: type, path: Path, version: int = RESULTS_SCHEMA_VERSION) -> None:
+@functools.cache
+def adapter(record: type) -> TypeAdapter:
+    """``record``'s pydantic validator (built once: building one walks every nested record)."""
+    return TypeAdapter(record)
+
+
+def check(data: Any, record: type, path: Path, version: int | None = None) -> None:
     """Raise a one-line ``ConfigError`` naming ``path`` and the first bad field when ``data``
-    is not a valid ``record`` of schema ``version`` (fields ``Since`` a later one unchecked)."""
+    is not a valid ``record``; of a ``results.json`` schema ``version`` (default: the current
+    one), the fields ``Since`` a later version are not checked, nor the version number."""
+    current = RESULTS_SCHEMA_VERSION if version is None else version
     try:
-        TypeAdapter(record).validate_python(data)
+        adapter(record).validate_python(data)
     except ValidationError as exc:
         errors = [
             e
             for e in exc.errors()
-            if _since(e["loc"], record) <= version
-            and not (e["loc"] == ("schema_version",) and version < RESULTS_SCHEMA_VERSION)
+            if _since(e["loc"], record) <= current
+            and not (e["loc"] == ("schema_version",) and current < RESULTS_SCHEMA_VERSION)
         ]
         if errors:
             where = ".".join(map(str, errors[0]["loc"])) or "the top level"
+            of = "" if version is None else f"; schema_version {version}"
             raise ConfigError(
                 f"{path} is not a valid {path.name}: {where}: {errors[0]['msg']} "
-                f"({len(errors)} problem{'s' * (len(errors) > 1)}; schema_version {version})"
+                f"({len(errors)} problem{'s' * (len(errors) > 1)}{of})"
             ) from None
