@@ -47,15 +47,14 @@ def format_entry(e: dict) -> str:
     )
 
 
-def render_bench(bench: dict) -> str:
-    """The markdown report: the table, the growth of each line and the crossovers."""
-    peak = bench["peak"]
-    sweep = bench.get("sweep")
-    lines = [
+def bench_header(bench: dict) -> list[str]:
+    """Title and how to read the figures: what tokens/s, FLOPs and the peak are."""
+    peak, env = bench["peak"], bench["environment"]
+    return [
         "# qgpt-jax benchmark",
         "",
         f"Preset `{bench['preset']}`; every entry measured in one process, "
-        f"{bench['environment']['jax_backend']} backend, {bench['environment']['cpu_count']} CPUs. "
+        f"{env['jax_backend']} backend, {env['cpu_count']} CPUs. "
         f"Tokens/s are training tokens per second of wall time after compiling (compile excluded), "
         f"over all seeds trained together. FLOPs per step are XLA's cost analysis of the compiled "
         f"program for one seed (host-simulated circuits not included); the peak is a "
@@ -66,59 +65,78 @@ def render_bench(bench: dict) -> str:
         "persistent compilation cache (`--compile-cache off` measures every compilation).",
         "",
     ]
+
+
+def entry_cells(e: dict, swept: bool) -> list[str]:
+    """One trained (or estimated) entry's cells of the bench table."""
+    cells = [e["model"], e["device"] or "-"]
+    if swept:
+        cells.append(str(e["sweep"]["value"]))
+    return cells + [
+        ("~" if is_estimated(e) else "") + f"{e['tokens_per_s']:,.1f}",
+        f"{e['compile_s']:.1f}{_cached(e)}" if e["compile_s"] is not None else "-",
+        f"{e['circuit_executions_per_step']:,.0f}",
+        f"{e['circuits_per_s']:,.0f}",
+        f"{e['flops_per_step'] / 1e9:.4g}" if e.get("flops_per_step") else "-",
+        f"{e['flops_per_s'] / 1e9:.2f}" if e.get("flops_per_s") else "-",
+        f"{e['peak_fraction']:.1%}" if e.get("peak_fraction") else "-",
+        "over budget: " + e["executions_counted"] if e["over_budget"] else "",
+    ]
+
+
+def bench_table(bench: dict) -> list[str]:
+    """The table of entries, then the bare Aer job's figure."""
+    sweep = bench.get("sweep")
     header = "| model | device |" + (f" {sweep['field']} |" if sweep else "")
-    lines += [
+    lines = [
         header + " tokens/s | compile s | circuits/step | circuits/s | GFLOP/step | GFLOP/s "
         "| % of peak | note |",
         "|" + " --- |" * (2 + bool(sweep)) + " ---: |" * 7 + " --- |",
     ]
     for e in bench["entries"]:
-        if e["tokens_per_s"] is None:
+        if e["tokens_per_s"] is not None:
+            lines.append("| " + " | ".join(entry_cells(e, bool(sweep))) + " |")
+    for e in bench["entries"]:
+        if e["model"] == "raw-aer":
+            lines += [
+                "",
+                f"Raw Aer job, same circuit: {e['circuits_per_s']:,.0f} circuits/s "
+                f"({e['bindings']} bindings in one job).",
+            ]
+    return lines
+
+
+def sweep_sections(sweep: dict | None) -> list[str]:
+    """How each swept line grows, and where one line overtakes another."""
+    if not sweep:
+        return []
+    lines = ["", "## Growth", ""]
+    for name, growth in sweep["growth"].items():
+        if growth is None:
             continue
-        cells = [e["model"], e["device"] or "-"]
-        if sweep:
-            cells.append(str(e["sweep"]["value"]))
-        cells += [
-            ("~" if is_estimated(e) else "") + f"{e['tokens_per_s']:,.1f}",
-            f"{e['compile_s']:.1f}{_cached(e)}" if e["compile_s"] is not None else "-",
-            f"{e['circuit_executions_per_step']:,.0f}",
-            f"{e['circuits_per_s']:,.0f}",
-            f"{e['flops_per_step'] / 1e9:.4g}" if e.get("flops_per_step") else "-",
-            f"{e['flops_per_s'] / 1e9:.2f}" if e.get("flops_per_s") else "-",
-            f"{e['peak_fraction']:.1%}" if e.get("peak_fraction") else "-",
-            "over budget: " + e["executions_counted"] if e["over_budget"] else "",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    raw = [e for e in bench["entries"] if e["model"] == "raw-aer"]
-    for e in raw:
-        lines += [
-            "",
-            f"Raw Aer job, same circuit: {e['circuits_per_s']:,.0f} circuits/s "
-            f"({e['bindings']} bindings in one job).",
-        ]
-    if sweep:
-        lines += ["", "## Growth", ""]
-        for name, growth_ in sweep["growth"].items():
-            if growth_ is None:
-                continue
-            lo, hi = (f"{v:g}" for v in growth_["over"])
-            if growth_["kind"] == "exponential":
-                lines.append(
-                    f"- {name}: time per token x{growth_['factor_per_unit']:.2f} per added qubit "
-                    f"from {lo} to {hi} qubits (2.00 = doubling per qubit)"
-                )
-            else:
-                lines.append(
-                    f"- {name}: time per token ~ {sweep['field']}^{growth_['exponent']:.2f} "
-                    f"from {lo} to {hi}"
-                )
-        lines += ["", "## Crossovers", ""]
-        if not sweep["crossovers"]:
-            lines.append("No line overtakes another of the same model in this sweep.")
-        for c in sweep["crossovers"]:
-            lo, hi = c["between"]
+        lo, hi = (f"{v:g}" for v in growth["over"])
+        if growth["kind"] == "exponential":
             lines.append(
-                f"- {c['overtakes']} overtakes {c['overtaken']} between "
-                f"{sweep['field']}={lo} and {hi}"
+                f"- {name}: time per token x{growth['factor_per_unit']:.2f} per added qubit "
+                f"from {lo} to {hi} qubits (2.00 = doubling per qubit)"
             )
+        else:
+            lines.append(
+                f"- {name}: time per token ~ {sweep['field']}^{growth['exponent']:.2f} "
+                f"from {lo} to {hi}"
+            )
+    lines += ["", "## Crossovers", ""]
+    if not sweep["crossovers"]:
+        lines.append("No line overtakes another of the same model in this sweep.")
+    for c in sweep["crossovers"]:
+        lo, hi = c["between"]
+        lines.append(
+            f"- {c['overtakes']} overtakes {c['overtaken']} between {sweep['field']}={lo} and {hi}"
+        )
+    return lines
+
+
+def render_bench(bench: dict) -> str:
+    """``bench.md``: how to read it, the table, the growth of each line and the crossovers."""
+    lines = bench_header(bench) + bench_table(bench) + sweep_sections(bench.get("sweep"))
     return "\n".join(lines) + "\n"
