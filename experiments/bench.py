@@ -81,24 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     mesh = setup_runtime(args)
-    import dataclasses
     import functools
 
-    from qgpt_jax.attention import validated
-    from qgpt_jax.bench import run_bench
+    from qgpt_jax.bench import benchmark
     from qgpt_jax.config import DeviceConfig, ModelConfig, TrainConfig
     from qgpt_jax.data import load_dataset
-    from qgpt_jax.errors import ConfigError
-    from qgpt_jax.records import Bench
-    from qgpt_jax.reports.bench import render_bench
-    from qgpt_jax.reports.measures import environment
-    from qgpt_jax.reports.plots import plot_bench, plot_sweep
-    from qgpt_jax.storage import atomic_write_bytes, atomic_write_json, ensure_writable
     from qgpt_jax.study import parse_models
-    from qgpt_jax.sweep import Sweep, sweep_summary
+    from qgpt_jax.sweep import Sweep
 
-    models = parse_models(args.models)
-    devices = [d.strip() for d in args.devices.split(",") if d.strip()]
     sweep = Sweep.parse(args.sweep) if args.sweep else None
     model_overrides = overrides_for(ModelConfig, args) | overrides_for(DeviceConfig, args)
     train_overrides = overrides_for(TrainConfig, args)
@@ -108,41 +98,20 @@ def main(argv=None) -> None:
             return configs_from_args(args)
         return sweep.configs(value, args.preset, model_overrides, train_overrides)
 
-    for value in sweep.values if sweep else (None,):  # validate everything before measuring
-        mc, _ = configs(value)
-        for device in devices:
-            validated(dataclasses.replace(mc, attention="enhance").on(device=device))
-    if args.seconds <= 0 or args.max_steps <= 0 or args.seeds_together <= 0:
-        raise ConfigError("--seconds, --max-steps and --seeds-together must be positive")
     out = Path(args.out)
-    ensure_writable(out)
-    datasets = functools.cache(lambda block_size: load_dataset(args.data, block_size=block_size))
-    measured = run_bench(
-        models,
-        devices,
+    benchmark(
+        parse_models(args.models),
+        [d.strip() for d in args.devices.split(",") if d.strip()],
         configs,
-        datasets,
+        functools.cache(lambda block_size: load_dataset(args.data, block_size=block_size)),
+        preset=args.preset,
         seconds=args.seconds,
         max_steps=args.max_steps,
         sweep=sweep,
-        seeds=tuple(range(args.seeds_together)),
+        seeds=tuple(range(args.seeds_together)) if args.seeds_together > 0 else (),
         mesh=mesh,
+        out=out,
     )
-    mc, tc = configs(sweep.values[0] if sweep else None)
-    bench: Bench = {  # the keys of bench.schema.json
-        "preset": args.preset,
-        "model": mc.to_dict(),
-        "train": tc.to_dict(),
-        "environment": environment(),
-        **measured,
-    }
-    if sweep is not None:
-        bench["sweep"] = sweep_summary(measured["entries"], sweep.field)
-        bench["sweep"]["values"] = list(sweep.values)
-        plot_sweep(measured["entries"], sweep.field, out / "sweep.png")
-    plot_bench(measured["entries"], out / "bench.png")
-    atomic_write_json(out / "bench.json", bench)
-    atomic_write_bytes(out / "bench.md", render_bench(bench).encode())
     print(f"wrote {out / 'bench.md'}, {out / 'bench.json'} and the plots in {out}")
 
 

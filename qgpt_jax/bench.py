@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -28,10 +29,13 @@ from qgpt_jax.engine import (
     quantum_failures_are_fatal,
     release_compiled,
 )
+from qgpt_jax.errors import ConfigError
 from qgpt_jax.quantum.devices import DEVICES, executor_scope, new_executor
-from qgpt_jax.records import BenchEntry, Peak, Probe
-from qgpt_jax.reports.bench import format_entry
-from qgpt_jax.sweep import Sweep
+from qgpt_jax.records import Bench, BenchEntry, Peak, Probe
+from qgpt_jax.reports.bench import format_entry, render_bench
+from qgpt_jax.reports.measures import environment
+from qgpt_jax.storage import atomic_write_json, atomic_write_text, ensure_writable
+from qgpt_jax.sweep import Sweep, sweep_summary
 
 PROBE_BINDINGS = 2
 """Bindings of the first circuit call that times a host device before its model is trained."""
@@ -318,3 +322,77 @@ def run_bench(
         progress(format_entry(entry))
         entries.append(entry)
     return {"peak": peak, "entries": entries}
+
+
+def check_request(
+    devices: list[str], configs, values, *, seconds: float, max_steps: int, seeds: tuple
+) -> None:
+    """Fail before measuring anything: every device can run a quantum kind at every swept value,
+    and the budgets are positive."""
+    for value in values:
+        mc, _ = configs(value)
+        for device in devices:
+            validated(dataclasses.replace(mc, attention="enhance").on(device=device))
+    if seconds <= 0 or max_steps <= 0 or not seeds:
+        raise ConfigError("--seconds, --max-steps and --seeds-together must be positive")
+
+
+def benchmark(
+    models: list[str],
+    devices: list[str],
+    configs: Callable[[object], tuple[ModelConfig, TrainConfig]],
+    datasets: Callable[[int], Dataset],
+    *,
+    preset: str,
+    seconds: float,
+    max_steps: int,
+    sweep: Sweep | None = None,
+    seeds: tuple[int, ...] = (0,),
+    mesh=None,
+    out: Path | None = None,
+) -> Bench:
+    """The whole ``bench.json`` record: the request checked, every entry measured
+    (``run_bench``), the configuration, the environment and, with a sweep, its summary. With
+    ``out``, the folder is checked writable before measuring and the record and its report are
+    written there (``write_bench``)."""
+    values = sweep.values if sweep is not None else (None,)
+    check_request(devices, configs, values, seconds=seconds, max_steps=max_steps, seeds=seeds)
+    if out is not None:
+        ensure_writable(Path(out))
+    measured = run_bench(
+        models,
+        devices,
+        configs,
+        datasets,
+        seconds=seconds,
+        max_steps=max_steps,
+        sweep=sweep,
+        seeds=seeds,
+        mesh=mesh,
+    )
+    mc, tc = configs(values[0])
+    bench: Bench = {
+        "preset": preset,
+        "model": mc.to_dict(),
+        "train": tc.to_dict(),
+        "environment": environment(),
+        **measured,
+    }
+    if sweep is not None:
+        bench["sweep"] = {**sweep_summary(measured["entries"], sweep.field), "values": list(values)}
+    if out is not None:
+        write_bench(Path(out), bench)
+    return bench
+
+
+def write_bench(out: Path, bench: Bench) -> None:
+    """``bench.json``, ``bench.md`` and the plots (``bench.png``; ``sweep.png`` with a sweep),
+    each written atomically."""
+    from qgpt_jax.reports.plots import plot_bench, plot_sweep
+
+    out = Path(out)
+    if "sweep" in bench:
+        plot_sweep(bench["entries"], bench["sweep"]["field"], out / "sweep.png")
+    plot_bench(bench["entries"], out / "bench.png")
+    atomic_write_json(out / "bench.json", bench)
+    atomic_write_text(out / "bench.md", render_bench(bench))
