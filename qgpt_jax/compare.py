@@ -16,7 +16,7 @@ from qgpt_jax.attention import circuits_per_forward, executor_scope, kind_of
 from qgpt_jax.checkpoint import save_checkpoint
 from qgpt_jax.config import LEGACY_NAMES, ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
-from qgpt_jax.engine import release_compiled, run_state_dir, train_seeds
+from qgpt_jax.engine import release_compiled, train_seeds
 from qgpt_jax.errors import CheckpointError, ConfigError, NonFiniteLossError, QGPTError
 from qgpt_jax.generate import generate
 from qgpt_jax.model import sown
@@ -134,6 +134,11 @@ def finish_run(
             kept = sown(mc, result.params, window, kind.post_selection)
             run["kept_shot_share"] = float(jnp.mean(kept))
     return run
+
+
+def run_state_dir(out: str | Path, model: str, seeds: list[int]) -> Path:
+    """Where ``compare`` keeps the run checkpoints of one model's seed group."""
+    return Path(out) / "state" / f"{model}-seeds{'-'.join(map(str, seeds))}"
 
 
 def seed_groups(seeds: list[int], in_parallel: int | None) -> list[list[int]]:

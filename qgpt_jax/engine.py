@@ -1,9 +1,10 @@
 """The training engine: the one host loop around the pure programs of ``qgpt_jax.train``.
 
 ``compare``, ``bench`` and the evaluation tools all train through ``Trainer`` (compiled programs and
-device placement for one model's seeds) and ``train_seeds`` (the loop: chunks of fused steps,
-evaluations, checkpoints, progress, the NaN check, measurements). Everything that touches the host
-lives here; the maths stays pure in ``train.py``.
+device placement for one model's seeds) and ``Run`` (one run of those seeds: its state, what it
+has measured, and the host loop of chunks of fused steps, evaluations, checkpoints, progress and
+the NaN check), which ``train_seeds`` opens inside the run's circuit executors. Everything that
+touches the host lives here; the maths stays pure in ``train.py``.
 
 All seeds of a model train as ONE compiled program with a leading seed axis, optionally spread
 over a device mesh (``qgpt_jax.parallel``). A run's circuit executor is opened when the run starts
@@ -18,7 +19,7 @@ import dataclasses
 import resource
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -139,6 +140,15 @@ def chunk_plan(start: int, stop: int, max_steps: int, every: tuple[int, ...]) ->
     return lengths
 
 
+@dataclasses.dataclass(frozen=True)
+class CompiledPrograms:
+    """The ahead-of-time compiled programs of one ``Trainer`` (``None``: not compiled)."""
+
+    init: Any
+    train_chunk: Any | None
+    evaluate: Any | None
+
+
 class Trainer:
     """The compiled programs of one model's seeds, and their inputs placed on the devices.
 
@@ -176,7 +186,7 @@ class Trainer:
         self.n_train_host = dataset.n_train
         self.seed_array = to_global(np.asarray(self.program_seeds, np.int32), p.seed_sharding)
         self._scalars: dict[int, jax.Array] = {}
-        self._compiled = None
+        self._compiled: CompiledPrograms | None = None
 
     def _scalar(self, value: int):
         if value not in self._scalars:
@@ -200,13 +210,15 @@ class Trainer:
         ]
         with concurrent.futures.ThreadPoolExecutor(len(lowered)) as pool:
             futures = [pool.submit(x.compile) if x is not None else None for x in lowered]
-            self._compiled = tuple(f.result() if f is not None else None for f in futures)
+            self._compiled = CompiledPrograms(
+                *(f.result() if f is not None else None for f in futures)
+            )
         return time.perf_counter() - start
 
     def program_text(self) -> str:
         """The compiled fused-steps program as HLO text (its instructions keep their op names,
         which the profile reads to time each named part)."""
-        return self._compiled[1].as_text()
+        return self._compiled.train_chunk.as_text()
 
     def step_flops(self) -> float | None:
         """FLOPs of one training step of one seed, from XLA's cost analysis of the compiled
@@ -214,7 +226,8 @@ class Trainer:
 
         Circuits simulated on the host (callback devices) are not part of the program and are
         not counted. ``None`` where the backend gives no analysis."""
-        analysis = self._compiled[1].cost_analysis() if self._compiled[1] is not None else None
+        program = self._compiled.train_chunk
+        analysis = program.cost_analysis() if program is not None else None
         if isinstance(analysis, list):  # older JAX: one dict per program
             analysis = analysis[0] if analysis else None
         if not analysis or "flops" not in analysis:
@@ -222,10 +235,10 @@ class Trainer:
         return float(analysis["flops"]) / len(self.program_seeds)
 
     def init(self):
-        return self._compiled[0](self.seed_array)
+        return self._compiled.init(self.seed_array)
 
     def run(self, state, n_steps: int):
-        state, losses = self._compiled[1](
+        state, losses = self._compiled.train_chunk(
             state, self.tokens, self.n_train, self.seed_array, self._scalar(n_steps)
         )
         losses = to_host(losses)[: len(self.seeds), :n_steps]  # one host sync per chunk
@@ -233,7 +246,7 @@ class Trainer:
 
     def evaluate(self, state, step: int) -> np.ndarray:
         """(train, validation) loss estimates at ``step`` on random batches: (seeds, 2)."""
-        losses = self._compiled[2](
+        losses = self._compiled.evaluate(
             state, self.tokens, self.n_train, self.seed_array, self._scalar(step), self._scalar(-1)
         )
         return to_host(losses)[: len(self.seeds), :, 0]
@@ -248,7 +261,7 @@ class Trainer:
         each split, up to ``final_eval_tokens`` spread evenly, (seeds, 2); and the tokens each
         split's estimate covers. Accumulated on the device, one host sync at the end."""
         parts = [
-            self._compiled[2](
+            self._compiled.evaluate(
                 state, self.tokens, self.n_train, self.seed_array, self._scalar(0), sweep
             )
             for sweep in map(self._scalar, range(self.final_sweeps()))
@@ -310,21 +323,9 @@ def train_seeds(
     and at the end; with ``resume`` the run continues from its newest checkpoint. A non-finite
     loss stops the run at that chunk with ``NonFiniteLossError`` (the last good checkpoint stays).
     """
+    options = RunOptions(progress, profile_dir, description, checkpoints, ckpt_every, resume)
     with quantum_failures_are_fatal(mc), executor_scope(mc) as executor:
-        return _train_seeds(
-            mc,
-            tc,
-            seeds,
-            dataset,
-            mesh,
-            progress,
-            profile_dir,
-            description,
-            checkpoints,
-            ckpt_every,
-            resume,
-            executor,
-        )
+        return Run(mc, tc, seeds, dataset, mesh, executor, options).to_the_end()
 
 
 def train(mc: ModelConfig, tc: TrainConfig, dataset: Dataset, **kwargs) -> TrainResult:
@@ -350,15 +351,35 @@ def compile_counting_cache(trainer: Trainer, bypass: bool = False, **parts) -> t
     return seconds, compile_cache.MISS if cache_entries() > entries_before else compile_cache.HIT
 
 
-class _RunLoop:
-    """The host side of one run of a model's seeds: what it has done and measured so far."""
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """How a run reports, profiles and keeps its state (``train_seeds``' keyword arguments)."""
 
-    def __init__(self, mc, tc, seeds, dataset, mesh, executor, fresh: bool = False):
+    progress: bool = True
+    profile_dir: str | None = None
+    """Profile the second fused-steps call (the first when there is one) into this folder."""
+    description: str | None = None
+    """The progress bar's label (default: the kind and its seeds)."""
+    checkpoints: Any = None
+    """A ``RunCheckpoints`` that receives the whole run state."""
+    ckpt_every: int | None = None
+    resume: bool = False
+    """Continue from the newest checkpoint in ``checkpoints``, if it holds one."""
+
+
+class Run:
+    """One run of a model's seeds as one program: its compiled programs (``trainer``), its
+    state, what it has done and measured so far, and the host loop that drives it to the end
+    (``to_the_end``), evaluating, checkpointing and profiling on the way."""
+
+    def __init__(self, mc, tc, seeds, dataset, mesh, executor, options: RunOptions):
         self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
         self.mc, self.tc, self.seeds, self.dataset = mc, tc, list(seeds), dataset
-        self.executor = executor
+        self.executor, self.options = executor, options
         self.trainer = Trainer(mc, tc, seeds, dataset, mesh)
-        self.compile_s, self.compile_cache = compile_counting_cache(self.trainer, bypass=fresh)
+        self.compile_s, self.compile_cache = compile_counting_cache(
+            self.trainer, bypass=options.profile_dir is not None
+        )
         self.state = self.trainer.init()
         self.step, self.train_s, self.forwards, self.earlier_circuits = 0, 0.0, 0, 0
         self.step_losses: list[list[float]] = [[] for _ in seeds]
@@ -454,6 +475,69 @@ class _RunLoop:
         self.step += n
         self.forwards += n
 
+    def to_the_end(self) -> list[TrainResult]:
+        """Train to ``max_iters`` (from the newest checkpoint with ``resume``), evaluating every
+        ``eval_interval`` steps and checkpointing every ``ckpt_every``; then the final estimate."""
+        tc, checkpoints = self.tc, self.options.checkpoints
+        if (
+            self.options.resume
+            and checkpoints is not None
+            and checkpoints.latest_step() is not None
+        ):
+            self.restore(checkpoints)
+        bar = self.progress_bar()
+        if self.step == 0:
+            self.evaluate()
+        every = (tc.eval_interval, self.options.ckpt_every)
+        lengths = chunk_plan(self.step, tc.max_iters, self.trainer.max_steps, every)
+        for index, n in enumerate(lengths):
+            self.train_chunk(n, profiled=index == min(1, len(lengths) - 1))
+            if self.step % tc.eval_interval == 0 or self.step == tc.max_iters:
+                self.evaluate()
+                vals = " ".join(f"{e[-1]['val_loss']:.3f}" for e in self.evals)
+                bar.set_postfix_str(f"val {vals}", refresh=False)
+            self.checkpoint(final=False)
+            bar.update(n)
+        bar.close()
+        self.checkpoint(final=True)
+        self.estimate_final()
+        return self.results()
+
+    def progress_bar(self):
+        return tqdm(
+            total=self.tc.max_iters,
+            initial=self.step,
+            desc=self.options.description
+            or f"{self.mc.attention} seeds {','.join(map(str, self.seeds))}",
+            disable=not self.options.progress or not is_main_process(),
+            unit="step",
+            dynamic_ncols=True,
+            leave=False,
+        )
+
+    def train_chunk(self, n: int, profiled: bool) -> None:
+        """``train(n)``, profiled when asked; a non-finite loss says what the checkpoints kept."""
+        profile_dir = self.options.profile_dir if profiled else None
+        try:
+            self.train(n, profile_dir)
+        except NonFiniteLossError as exc:
+            checkpoints = self.options.checkpoints
+            last = checkpoints.latest_step() if checkpoints is not None else None
+            kept = f"the last good checkpoint (step {last}) stays" if last else "no checkpoint"
+            raise NonFiniteLossError(
+                f"{exc} ({kept}); lower --learning-rate or check the data", exc.partial
+            ) from None
+
+    def checkpoint(self, final: bool) -> None:
+        """Save the run state every ``ckpt_every`` steps and at ``max_iters``; with ``final``,
+        whenever the newest checkpoint is not of this step."""
+        checkpoints, every = self.options.checkpoints, self.options.ckpt_every
+        if checkpoints is None:
+            return
+        due = (every and self.step % every == 0) or self.step == self.tc.max_iters
+        if (checkpoints.latest_step() != self.step) if final else due:
+            checkpoints.save(self.step, self.state, self.record())
+
     def host_circuits(self) -> int:
         measured = self.executor.executions() if self.executor is not None else None
         return 0 if measured is None else self.earlier_circuits + measured
@@ -513,55 +597,3 @@ class _RunLoop:
                 )
             )
         return results
-
-
-def _train_seeds(
-    mc, tc, seeds, dataset, mesh, progress, profile_dir, description, checkpoints, ckpt_every,
-    resume, executor,
-) -> list[TrainResult]:  # fmt: skip
-    run = _RunLoop(mc, tc, seeds, dataset, mesh, executor, fresh=profile_dir is not None)
-    if resume and checkpoints is not None and checkpoints.latest_step() is not None:
-        run.restore(checkpoints)
-    bar = tqdm(
-        total=tc.max_iters,
-        initial=run.step,
-        desc=description or f"{mc.attention} seeds {','.join(map(str, seeds))}",
-        disable=not progress or not is_main_process(),
-        unit="step",
-        dynamic_ncols=True,
-        leave=False,
-    )
-    if run.step == 0:
-        run.evaluate()
-    every = (tc.eval_interval, ckpt_every)
-    lengths = chunk_plan(run.step, tc.max_iters, run.trainer.max_steps, every)
-    for index, n in enumerate(lengths):
-        profiled = profile_dir is not None and index == min(1, len(lengths) - 1)
-        try:
-            run.train(n, profile_dir if profiled else None)
-        except NonFiniteLossError as exc:
-            last = checkpoints.latest_step() if checkpoints is not None else None
-            kept = f"the last good checkpoint (step {last}) stays" if last else "no checkpoint"
-            raise NonFiniteLossError(
-                f"{exc} ({kept}); lower --learning-rate or check the data", exc.partial
-            ) from None
-        if run.step % tc.eval_interval == 0 or run.step == tc.max_iters:
-            run.evaluate()
-            bar.set_postfix_str(
-                "val " + " ".join(f"{e[-1]['val_loss']:.3f}" for e in run.evals), refresh=False
-            )
-        if checkpoints is not None and (
-            (ckpt_every and run.step % ckpt_every == 0) or run.step == tc.max_iters
-        ):
-            checkpoints.save(run.step, run.state, run.record())
-        bar.update(n)
-    bar.close()
-    if checkpoints is not None and checkpoints.latest_step() != run.step:
-        checkpoints.save(run.step, run.state, run.record())
-    run.estimate_final()
-    return run.results()
-
-
-def run_state_dir(out: str | Path, model: str, seeds: list[int]) -> Path:
-    """Where ``compare`` keeps the run checkpoints of one model's seed group."""
-    return Path(out) / "state" / f"{model}-seeds{'-'.join(map(str, seeds))}"
