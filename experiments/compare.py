@@ -92,8 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--sample-tokens",
         type=int,
         default=120,
-        help="greedy sample length per run, as the seed's 120 (default); each token is a forward "
-        "pass, so lower it for slow quantum devices",
+        help="greedy sample length per run, as the original's 120 (default); each token is a "
+        "forward pass, so lower it for slow quantum devices",
     )
     parser.add_argument(
         "--tensorboard",

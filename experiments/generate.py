@@ -21,7 +21,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Continue a prompt with a trained model (evaluation mode, no dropout).",
     )
     parser.add_argument(
-        "prompt", nargs="?", default="\n", help="text to continue (default: a newline, as the seed)"
+        "prompt",
+        nargs="?",
+        default="\n",
+        help="text to continue (default: a newline, as the original)",
     )
     parser.add_argument(
         "--checkpoint",

@@ -61,7 +61,7 @@ def _read(path) -> dict:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(
             f"{target} is not a {FORMAT} checkpoint; for a PyTorch checkpoint of the original "
-            f"project use `python -m experiments.import_seed`"
+            f"project use `python -m experiments.import_original`"
         )
     fields = {"config": str, "vocab": str, "metadata": str, "params": dict}
     for name, kind in fields.items():

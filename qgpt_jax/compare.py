@@ -43,8 +43,8 @@ from qgpt_jax.study import (
 )
 from qgpt_jax.tensorboard import write_run as write_tensorboard_run
 
-SAMPLE_PROMPT = "\n"  # the seed generated from a single newline
-SAMPLE_TOKENS = 120  # the seed's sample length
+SAMPLE_PROMPT = "\n"  # the original generated from a single newline
+SAMPLE_TOKENS = 120  # the original's sample length
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -445,7 +445,7 @@ def qpu_cost(mc: ModelConfig, tc: TrainConfig, final_sweeps: int) -> dict:
 
 
 def sample_differences(runs: list[RunRecord]) -> list[SampleDifference]:
-    """Seed statistics between the greedy samples of every pair of models, per seed."""
+    """The original's statistics between the greedy samples of every pair of models, per seed."""
     diffs = []
     for a, b in itertools.combinations(runs, 2):
         if a["seed"] == b["seed"] and a["model"] != b["model"]:

@@ -213,7 +213,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings; defaults follow the seed (``torch.optim.AdamW``)."""
+    """Optimisation settings; defaults follow the original (``torch.optim.AdamW``)."""
 
     batch_size: int = 4
     learning_rate: float = 1e-3

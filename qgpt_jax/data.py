@@ -97,7 +97,7 @@ def read_corpus(path: str | os.PathLike | None = None, min_chars: int = 100) -> 
 
 @dataclass(frozen=True)
 class CharTokenizer:
-    """Character-level tokenizer: the vocabulary is the sorted set of characters (as the seed)."""
+    """Character-level tokenizer: the vocabulary is the sorted set of characters, as originally."""
 
     chars: tuple[str, ...]
 

@@ -16,7 +16,7 @@ def next_token_logits(config: ModelConfig, params, context: list[int]) -> jax.Ar
     """Logits for the token after ``context``, seen through the last ``block_size`` tokens.
 
     Causal models read a window of ``block_size`` padded on the right: outputs before the padding
-    do not depend on it, so one compiled program serves every context length. The ``seed`` head
+    do not depend on it, so one compiled program serves every context length. The ``original`` head
     kind is not causal, so it gets the window at its true length (one compilation per length).
     """
     window = context[-config.block_size :]

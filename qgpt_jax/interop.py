@@ -1,21 +1,22 @@
-"""Import PyTorch checkpoints of the original project (the "seed", Qiskit GPT Nano).
+"""Import PyTorch checkpoints of the original project (Qiskit GPT Nano).
 
-The seed saves ``torch.save({"model_state_dict", "vocab_size", "model_type", "meta"})``. Its module
-tree maps one to one onto ours, so the import is a renaming plus two layout changes:
+The original saves ``torch.save({"model_state_dict", "vocab_size", "model_type", "meta"})``. Its
+module tree maps one to one onto ours, so the import is a renaming plus two layout changes:
 
 * PyTorch ``Linear`` weights are ``(out, in)`` while Flax ``Dense`` kernels are ``(in, out)``;
-* the heads of a layer are separate modules in the seed but one vmapped module per kind in our
+* the heads of a layer are separate modules in the original but one vmapped module per kind in our
   model (``quantum_heads``, ``classical_heads``), so their parameters are stacked along a new
   leading head axis.
 
 The circuit weights need no reordering: our circuit (``qgpt_jax.quantum.circuits``) takes them in
-Qiskit's ``RealAmplitudes`` parameter order, which is the order the seed's ``EstimatorQNN`` used.
+Qiskit's ``RealAmplitudes`` parameter order, which is the order the original's ``EstimatorQNN``
+used.
 
-Quantum checkpoints become ``attention="original"`` models, which reproduce the seed's quantum head
-with its quirks, so imported weights give the seed's logits. The import is lenient about ``meta``
-(only what is missing is inferred from the weights) and strict about the weights: every key must be
-recognised and every shape must fit, because a silently dropped or mis-shaped tensor would give a
-model that runs but is not the one that was trained.
+Quantum checkpoints become ``attention="original"`` models, which reproduce the original's quantum
+head with its quirks, so imported weights give the original's logits. The import is lenient about
+``meta`` (only what is missing is inferred from the weights) and strict about the weights: every
+key must be recognised and every shape must fit, because a silently dropped or mis-shaped tensor
+would give a model that runs but is not the one that was trained.
 """
 
 from __future__ import annotations
@@ -37,11 +38,11 @@ from qgpt_jax.quantum.circuits import n_circuit_weights
 
 TORCH_HINT = "pip install 'qgpt-jax[torch]'"
 MODEL_TYPES = {"classical": "classical", "quantum": "original"}
-DEFAULT_N_QUBITS = 4  # the seed's default when its meta does not record n_qubits
+DEFAULT_N_QUBITS = 4  # the original's default when its meta does not record n_qubits
 
 # Prefixes that wrappers add to every key (DataParallel, torch.compile); they carry no meaning.
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
-# Keys the seed saves that hold no weights of their own: the causal-mask buffers and the
+# Keys the original saves that hold no weights of their own: the causal-mask buffers and the
 # TorchConnector's second name for the circuit weights.
 IGNORED_KEY = re.compile(r"(^|\.)tril$|\.quantum_attention_network\._weights$")
 # Where the vocabulary may be recorded, in meta or at the top level of the checkpoint.
@@ -58,10 +59,10 @@ def _import_torch():
     return torch
 
 
-def read_seed_checkpoint(path: str | os.PathLike) -> dict:
-    """The raw dict a seed checkpoint holds, after checking it is one.
+def read_original_checkpoint(path: str | os.PathLike) -> dict:
+    """The raw dict an original checkpoint holds, after checking it is one.
 
-    ``torch.load(weights_only=False)`` unpickles arbitrary objects (the seed's ``meta`` may hold
+    ``torch.load(weights_only=False)`` unpickles arbitrary objects (the original's ``meta`` may hold
     more than tensors), which can run code: only import checkpoints you trust.
     """
     path = Path(path)
@@ -147,8 +148,8 @@ def _shape_of(weights: dict, key: str, axis: int, source: str) -> int:
     return int(weights[key].shape[axis])
 
 
-def seed_config(payload: dict, source: str = "checkpoint") -> ModelConfig:
-    """The ``ModelConfig`` of a seed checkpoint: ``meta`` where it says, the weights otherwise."""
+def original_config(payload: dict, source: str = "checkpoint") -> ModelConfig:
+    """The ``ModelConfig`` of an original checkpoint: ``meta`` where it says, else the weights."""
     weights = _state_dict(payload, source)
     model_type = _model_type(payload, weights, source)
     meta = _meta(payload)
@@ -275,8 +276,8 @@ def _attention(w: _Weights, prefix: str, config: ModelConfig) -> dict:
     return params
 
 
-def convert_seed_state(payload: dict, config: ModelConfig, source: str = "checkpoint") -> dict:
-    """Our parameter tree from a seed checkpoint dict, for ``config`` (see ``seed_config``)."""
+def convert_original_state(payload: dict, config: ModelConfig, source: str = "checkpoint") -> dict:
+    """Our parameter tree from an original checkpoint dict, for ``config`` (``original_config``)."""
     w = _Weights(_state_dict(payload, source), source)
     C = config.n_embd
     params: dict[str, Any] = {
@@ -304,20 +305,20 @@ def convert_seed_state(payload: dict, config: ModelConfig, source: str = "checkp
     return check_params(params, config, source=source)
 
 
-def load_seed_checkpoint(path: str | os.PathLike) -> tuple[ModelConfig, dict]:
+def load_original_checkpoint(path: str | os.PathLike) -> tuple[ModelConfig, dict]:
     """``(config, params)`` from a PyTorch checkpoint of the original project.
 
     Classical checkpoints give ``attention="classical"`` models, quantum ones
     ``attention="original"``.
     Every problem is raised as a one-line ``CheckpointError``.
     """
-    payload = read_seed_checkpoint(path)
-    config = seed_config(payload, source=str(path))
-    return config, convert_seed_state(payload, config, source=str(path))
+    payload = read_original_checkpoint(path)
+    config = original_config(payload, source=str(path))
+    return config, convert_original_state(payload, config, source=str(path))
 
 
 def _chars_from(value: Any, name: str, source: str) -> list | None:
-    """Characters in token-id order from one of the vocabulary formats the seed may record."""
+    """Characters in token-id order from one of the vocabulary formats the original may record."""
     if isinstance(value, str):
         return list(value)
     if isinstance(value, (list, tuple)):
@@ -342,9 +343,9 @@ def _chars_from(value: Any, name: str, source: str) -> list | None:
     return None
 
 
-def seed_tokenizer(payload: dict, source: str = "checkpoint") -> CharTokenizer | None:
-    """The vocabulary a seed checkpoint records (``chars``, ``itos``, ``stoi`` or ``vocab`` in its
-    meta or at its top level), or ``None`` when it records none."""
+def original_tokenizer(payload: dict, source: str = "checkpoint") -> CharTokenizer | None:
+    """The vocabulary an original checkpoint records (``chars``, ``itos``, ``stoi`` or ``vocab`` in
+    its meta or at its top level), or ``None`` when it records none."""
     meta = _meta(payload)
     for where in (meta, payload):
         for name in VOCAB_KEYS:
@@ -364,23 +365,23 @@ def seed_tokenizer(payload: dict, source: str = "checkpoint") -> CharTokenizer |
     return None
 
 
-def load_seed_vocabulary(path: str | os.PathLike) -> CharTokenizer | None:
-    """The vocabulary recorded in the seed checkpoint at ``path``, or ``None``."""
-    return seed_tokenizer(read_seed_checkpoint(path), source=str(path))
+def load_original_vocabulary(path: str | os.PathLike) -> CharTokenizer | None:
+    """The vocabulary recorded in the original checkpoint at ``path``, or ``None``."""
+    return original_tokenizer(read_original_checkpoint(path), source=str(path))
 
 
-def import_seed_checkpoint(path: str | os.PathLike, data: str | os.PathLike | None = None):
-    """``(config, params, tokenizer)`` for saving a seed checkpoint as one of ours.
+def import_original_checkpoint(path: str | os.PathLike, data: str | os.PathLike | None = None):
+    """``(config, params, tokenizer)`` for saving an original checkpoint as one of ours.
 
     The vocabulary comes from the checkpoint when it records one; otherwise from the corpus at
-    ``data`` (the sorted set of its characters, as the seed built it). Either way its size must
+    ``data`` (the sorted set of its characters, as the original built it). Either way its size must
     equal the checkpoint's ``vocab_size``, or token ids would index the wrong embedding rows.
     """
-    payload = read_seed_checkpoint(path)
+    payload = read_original_checkpoint(path)
     source = str(path)
-    config = seed_config(payload, source=source)
-    params = convert_seed_state(payload, config, source=source)
-    recorded = seed_tokenizer(payload, source=source)
+    config = original_config(payload, source=source)
+    params = convert_original_state(payload, config, source=source)
+    recorded = original_tokenizer(payload, source=source)
     if data is not None:
         from qgpt_jax.data import read_corpus
 

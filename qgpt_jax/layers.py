@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 LAYER_NORM_EPS = 1e-5  # PyTorch's default
-# PyTorch's default initialisation (the seed never re-initialised its modules): nn.Embedding
+# PyTorch's default initialisation (the original never re-initialised its modules): nn.Embedding
 # weights ~ N(0, 1); nn.Linear weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 embedding_init = nn.initializers.normal(stddev=1.0)
 
@@ -46,8 +46,8 @@ class Dropout(nn.Module):
 
     Every site still draws its own key from Flax (``make_rng("dropout")``: distinct per site, head
     and step); the mask is a counter-based hash of each element's index and that key's bits. On
-    CPU, XLA's random-number generators cost far more than this model's matmuls: the seed preset's
-    8 dropout sites took ~69 us per step through ``jax.random.bernoulli`` and ~5 us hashed.
+    CPU, XLA's random-number generators cost far more than this model's matmuls: the original
+    preset's 8 dropout sites took ~69 us per step through ``jax.random.bernoulli`` and ~5 us hashed.
     """
 
     rate: float
@@ -88,5 +88,5 @@ def project_qkv(x, head_size: int):
 
 
 def attention_scores(q, k, n_embd: int):
-    # Scaled by n_embd ** -0.5 (the channel count of the block input), as the seed does.
+    # Scaled by n_embd ** -0.5 (the channel count of the block input), as the original does.
     return q @ k.swapaxes(-2, -1) * n_embd**-0.5  # (B, T, T)

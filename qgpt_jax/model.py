@@ -1,13 +1,13 @@
 """The GPT, top to bottom: embeddings, pre-LayerNorm blocks, attention heads (classical or quantum).
 
-Architecture and numerics follow the seed project (a PyTorch char-level GPT) so that its weights
+Architecture and numerics follow the original project (a PyTorch char-level GPT) so that its weights
 load and give the same logits, and initialised as PyTorch does: LayerNorm epsilon 1e-5, attention
-scores scaled by ``n_embd ** -0.5`` (the seed's choice, not the head size).
+scores scaled by ``n_embd ** -0.5`` (the original's choice, not the head size).
 
 Multi-head attention takes a kind per head, so a head becomes a quantum head without touching
 anything else: the first ``config.n_quantum_heads`` heads of every layer are of the kind
 ``config.attention`` (its head comes from the registry in ``qgpt_jax.attention``) and come first
-in the concatenation, as in the seed.
+in the concatenation, as in the original.
 
 Every model built here checks its configuration against its kind and device first
 (``qgpt_jax.attention.validated``): a configuration made in code, not through an entry point,
@@ -34,7 +34,7 @@ from qgpt_jax.layers import (
 
 
 def head_kinds(config: ModelConfig) -> list[str]:
-    """Kind of each head of a layer, quantum heads first (as the seed concatenates them)."""
+    """Kind of each head of a layer, quantum heads first (as the original concatenates them)."""
     n_quantum = config.n_quantum_heads
     return [config.attention] * n_quantum + ["classical"] * (config.n_head - n_quantum)
 
@@ -67,7 +67,7 @@ def head_scopes(config: ModelConfig) -> tuple[str, str]:
 
 
 class MultiHeadAttention(nn.Module):
-    """Heads chosen by kind, concatenated (quantum heads first, as the seed), projected."""
+    """Heads chosen by kind, concatenated (quantum heads first, as the original), projected."""
 
     config: ModelConfig
 

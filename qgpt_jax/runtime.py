@@ -16,13 +16,13 @@ Without it the library computes the same numbers; it is slower under a seed axis
 1. ``configure_xla``: adds ``--xla_cpu_multi_thread_eigen=false`` (and, for a ``--mesh`` on a
    CPU, ``--xla_force_host_platform_device_count``) to ``$XLA_FLAGS``. This model's matmuls are
    tiny; Eigen's thread pool costs more in synchronisation than it gains (measured: ~360 ->
-   ~245 us per seed-preset train step on 2 cores). The flags act only if set before JAX creates
+   ~245 us per original-preset train step on 2 cores). The flags act only if set before JAX creates
    its CPU backend (the first computation or device query, not ``import jax``), and they reach
    subprocesses through the environment. Flags the user already set are kept.
 2. ``unroll_threefry_on_cpu``: registers JAX's unrolled threefry2x32 lowering for the CPU, as JAX
    lowers it on other platforms. jax 0.10 lowers the hash on CPU as a rolled loop of 5
    iterations; XLA unrolls it for one key, but not for a batch of keys, so under the seed axis
-   every fold_in and split of a step became a while loop of tuple copies (measured at the seed
+   every fold_in and split of a step became a while loop of tuple copies (measured at the original
    preset, 5 seeds: 11 loops and ~330 copy launches per step, ~30% of the step). Upstream JAX
    switched the CPU lowering to unrolled loops for the same reason (jax-ml/jax#37872). The hash
    and its values are unchanged; every program lowered afterwards in the process (anyone's, not

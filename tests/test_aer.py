@@ -10,7 +10,7 @@ import pytest
 
 from qgpt_jax.errors import ConfigError, QuantumExecutionError
 from qgpt_jax.quantum.aer import BatchedAerCircuit, reraise_aer_failures
-from qgpt_jax.quantum.circuits import seed_circuit
+from qgpt_jax.quantum.circuits import original_circuit
 from qgpt_jax.quantum.noise import available_backends, validate_backend
 from qgpt_jax.quantum.resources import circuit_resources
 
@@ -29,7 +29,7 @@ def exact():
 @pytest.fixture(scope="module")
 def reference():
     device = qml.device("default.qubit", wires=N_QUBITS)
-    return qml.QNode(seed_circuit, device, interface="jax", diff_method="backprop")
+    return qml.QNode(original_circuit, device, interface="jax", diff_method="backprop")
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_gradients_match_default_qubit(exact, reference, inputs, jit):
 
 
 def test_stopped_angles_shift_only_the_weights(exact, reference, inputs):
-    """A seed head stops the angles' gradient: only the 3n ansatz angles are shifted."""
+    """An original head stops the angles' gradient: only the 3n ansatz angles are shifted."""
 
     def loss(circuit):
         return lambda angles, weights: weighted_sum(circuit)(jax.lax.stop_gradient(angles),
@@ -165,7 +165,7 @@ def test_aer_failure_raises_quantum_execution_error(inputs):
 
 def qiskit_reference_resources(n_qubits: int) -> tuple[int, int]:
     """Depth and two-qubit gates of Qiskit's own zz_feature_map + real_amplitudes (the circuit
-    the seed built), transpiled to the same basis as the report: an independent construction."""
+    the original built), transpiled to the same basis as the report: an independent construction."""
     from qiskit import transpile
     from qiskit.circuit.library import real_amplitudes, zz_feature_map
 

@@ -14,7 +14,7 @@ from qgpt_jax.quantum.circuits import (
     KERNEL_STATE,
     circular_pairs,
     n_circuit_weights,
-    seed_circuit,
+    original_circuit,
 )
 
 
@@ -41,7 +41,8 @@ def test_circular_pairs_match_qiskit():
 
 def test_matches_qiskit_statevector(n_qubits):
     rng = np.random.default_rng(n_qubits)
-    qnode = qml.QNode(seed_circuit, qml.device("default.qubit", wires=n_qubits), interface="jax")
+    device = qml.device("default.qubit", wires=n_qubits)
+    qnode = qml.QNode(original_circuit, device, interface="jax")
     for _ in range(5):
         inputs = rng.uniform(-1, 1, n_qubits)
         weights = rng.normal(0, 1, n_circuit_weights(n_qubits))
@@ -51,7 +52,8 @@ def test_matches_qiskit_statevector(n_qubits):
 
 def test_broadcast_batch_matches_single_calls(n_qubits):
     rng = np.random.default_rng(0)
-    qnode = qml.QNode(seed_circuit, qml.device("default.qubit", wires=n_qubits), interface="jax")
+    device = qml.device("default.qubit", wires=n_qubits)
+    qnode = qml.QNode(original_circuit, device, interface="jax")
     inputs = jnp.asarray(rng.uniform(-1, 1, (6, n_qubits)), jnp.float32)
     weights = jnp.asarray(rng.normal(0, 1, n_circuit_weights(n_qubits)), jnp.float32)
     batched = jax.jit(qnode)(inputs, weights)

@@ -20,7 +20,7 @@ from qgpt_jax.presets import PRESETS
 from qgpt_jax.quantum.devices import DEVICES
 
 
-def test_seed_preset_model_fields():
+def test_original_preset_model_fields():
     mc = ModelConfig.from_preset("original")
     assert (mc.n_embd, mc.n_head, mc.n_layer, mc.block_size) == (16, 2, 2, 8)
     assert mc.dropout == 0.1
@@ -30,7 +30,7 @@ def test_seed_preset_model_fields():
     assert not kind_of(mc).runs_circuits and mc.n_quantum_heads == 0
 
 
-def test_seed_preset_train_fields():
+def test_original_preset_train_fields():
     tc = TrainConfig.from_preset("original")
     assert tc.batch_size == 4
     assert tc.learning_rate == 1e-3
@@ -39,7 +39,7 @@ def test_seed_preset_train_fields():
     assert tc.eval_interval == 100
 
 
-def test_seed_large_preset():
+def test_original_large_preset():
     mc = ModelConfig.from_preset("original-large")
     tc = TrainConfig.from_preset("original-large")
     assert (mc.n_embd, mc.n_head, mc.n_layer, mc.block_size) == (32, 4, 3, 16)

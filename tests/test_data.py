@@ -84,7 +84,7 @@ def test_real_or_generated_corpus(real_or_generated_corpus):
     assert ds.tokenizer == CharTokenizer.from_text(text)
     if os.environ.get(ENV_VAR):
         assert hashlib.sha256(raw).hexdigest() == CORPUS_SHA256
-        assert ds.tokenizer.vocab_size == 65  # the seed preset's vocab_size
+        assert ds.tokenizer.vocab_size == 65  # the original preset's vocab_size
         assert (ds.n_train, int(ds.tokens.shape[0])) == (1_003_854, 1_115_394)
 
 

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_seeds_as_one_program_match_each_seed_alone(kind, tiny_model_config, dataset):
     """Every seed of a vmapped group sees exactly its own batches and dropout masks."""
     mc = dataclasses.replace(tiny_model_config, attention=kind, dropout=0.1)
-    # The learning rate of the seed preset (tiny's 1e-2 amplifies float rounding chaotically).
+    # The learning rate of the original preset (tiny's 1e-2 amplifies float rounding chaotically).
     tc = TrainConfig.from_preset("tiny", max_iters=200, eval_interval=100, steps_per_call=50,
                                  learning_rate=1e-3)
     together = train_seeds(mc, tc, [0, 1], dataset, progress=False)

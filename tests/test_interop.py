@@ -1,7 +1,7 @@
 """Importing PyTorch checkpoints of the original project (``qgpt_jax.interop``).
 
-The reference below is a PyTorch model written from the seed's description, with exactly the
-seed's state-dict key names; its quantum head evaluates the circuit with Qiskit's own library
+The reference below is a PyTorch model written from the original's description, with exactly the
+original's state-dict key names; its quantum head evaluates the circuit with Qiskit's own library
 circuits and ``Statevector``, so agreement does not depend on our circuit code.
 """
 
@@ -20,10 +20,10 @@ import jax.numpy as jnp  # noqa: E402
 from qiskit.circuit.library import real_amplitudes, zz_feature_map  # noqa: E402
 from qiskit.quantum_info import SparsePauliOp, Statevector  # noqa: E402
 
-from experiments.import_seed import main as import_main  # noqa: E402
+from experiments.import_original import main as import_main  # noqa: E402
 from qgpt_jax.checkpoint import load_checkpoint, load_metadata  # noqa: E402
 from qgpt_jax.errors import CheckpointError  # noqa: E402
-from qgpt_jax.interop import load_seed_checkpoint, load_seed_vocabulary  # noqa: E402
+from qgpt_jax.interop import load_original_checkpoint, load_original_vocabulary  # noqa: E402
 from qgpt_jax.model import forward  # noqa: E402
 
 VOCAB = 65
@@ -32,7 +32,7 @@ N_QUBITS = 4
 
 
 def qiskit_parity(angles: np.ndarray, weights: np.ndarray) -> float:
-    """<Z...Z> of the seed's circuit, computed by Qiskit itself."""
+    """<Z...Z> of the original's circuit, computed by Qiskit itself."""
     n = len(angles)
     feature_map = zz_feature_map(n, reps=1, entanglement="circular")
     ansatz = real_amplitudes(n, reps=2, entanglement="circular")
@@ -63,7 +63,7 @@ class Head(nn.Module):
 
 
 class CircuitWeights(nn.Module):
-    """Stands in for the seed's TorchConnector: one parameter saved under two names."""
+    """Stands in for the original's TorchConnector: one parameter saved under two names."""
 
     def __init__(self, n_weights):
         super().__init__()
@@ -126,7 +126,7 @@ class Block(nn.Module):
         return x + self.ffwd.net(self.ln2(x))
 
 
-class SeedGPT(nn.Module):
+class OriginalGPT(nn.Module):
     def __init__(self, n_embd, n_head, n_layer, block_size, quantum):
         super().__init__()
         self.token_embedding_table = nn.Embedding(VOCAB, n_embd)
@@ -143,11 +143,11 @@ class SeedGPT(nn.Module):
         return self.lm_head(self.ln_f(self.blocks(x)))
 
 
-def make_seed(tmp_path, quantum: bool, n_head: int = 2, meta_extra=None, seed: int = 0):
-    """A randomly initialised reference model, saved as the seed saves its checkpoints."""
+def make_original(tmp_path, quantum: bool, n_head: int = 2, meta_extra=None, seed: int = 0):
+    """A randomly initialised reference model, saved as the original saves its checkpoints."""
     torch.manual_seed(seed)
     dims = dict(n_embd=16, n_head=n_head, n_layer=2, block_size=8)
-    model = SeedGPT(**dims, quantum=quantum).eval()
+    model = OriginalGPT(**dims, quantum=quantum).eval()
     with torch.no_grad():  # LayerNorms start at (1, 0); perturb them so a swap would show
         for name, p in model.named_parameters():
             if ".ln" in name or name.startswith("ln_f"):
@@ -172,8 +172,8 @@ def make_seed(tmp_path, quantum: bool, n_head: int = 2, meta_extra=None, seed: i
     ids=["classical", "classical-4heads", "quantum", "quantum-4heads"],
 )
 def test_imported_logits_match_pytorch(tmp_path, quantum, n_head):
-    model, path = make_seed(tmp_path, quantum, n_head)
-    config, params = load_seed_checkpoint(path)
+    model, path = make_original(tmp_path, quantum, n_head)
+    config, params = load_original_checkpoint(path)
     assert config.attention == ("original" if quantum else "classical")
     assert (config.n_head, config.n_layer, config.vocab_size) == (n_head, 2, VOCAB)
     generator = torch.Generator().manual_seed(1)
@@ -186,8 +186,8 @@ def test_imported_logits_match_pytorch(tmp_path, quantum, n_head):
 
 def test_quantum_heads_contribute(tmp_path):
     """Guards the parity test: with the circuit term removed the logits must differ."""
-    model, path = make_seed(tmp_path, quantum=True)
-    config, params = load_seed_checkpoint(path)
+    model, path = make_original(tmp_path, quantum=True)
+    config, params = load_original_checkpoint(path)
     for block in ("block_0", "block_1"):
         params[block]["sa"]["quantum_heads"]["quantum_scale"] = np.zeros(2, np.float32)
     generator = torch.Generator().manual_seed(2)
@@ -199,39 +199,39 @@ def test_quantum_heads_contribute(tmp_path):
 
 
 def test_missing_key_is_named(tmp_path):
-    _, path = make_seed(tmp_path, quantum=True)
+    _, path = make_original(tmp_path, quantum=True)
     payload = torch.load(path, weights_only=False)
     del payload["model_state_dict"]["blocks.1.sa.quantum_heads.0.quantum_scale"]
     torch.save(payload, path)
     key = r"blocks\.1\.sa\.quantum_heads\.0\.quantum_scale"
     with pytest.raises(CheckpointError, match=f"missing {key}"):
-        load_seed_checkpoint(path)
+        load_original_checkpoint(path)
 
 
 def test_wrong_shape_and_unknown_model_type(tmp_path):
-    _, path = make_seed(tmp_path, quantum=False)
+    _, path = make_original(tmp_path, quantum=False)
     payload = torch.load(path, weights_only=False)
     payload["meta"]["n_embd"] = 32
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match="token_embedding_table.weight has shape"):
-        load_seed_checkpoint(path)
+        load_original_checkpoint(path)
     payload["meta"]["n_embd"] = 16
     payload["model_type"] = "hybrid"
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match="model_type 'hybrid'"):
-        load_seed_checkpoint(path)
+        load_original_checkpoint(path)
 
 
 def test_not_a_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="no file at"):
-        load_seed_checkpoint(tmp_path / "absent.pt")
+        load_original_checkpoint(tmp_path / "absent.pt")
     path = tmp_path / "list.pt"
     torch.save([1, 2, 3], path)
     with pytest.raises(CheckpointError, match="not a dict"):
-        load_seed_checkpoint(path)
+        load_original_checkpoint(path)
     torch.save({"state_dict": {}}, path)
     with pytest.raises(CheckpointError, match="model_state_dict"):
-        load_seed_checkpoint(path)
+        load_original_checkpoint(path)
 
 
 @pytest.mark.parametrize(
@@ -241,16 +241,16 @@ def test_not_a_checkpoint(tmp_path):
     ids=["chars", "itos", "stoi"],
 )
 def test_vocabulary_from_meta(tmp_path, vocab):
-    _, path = make_seed(tmp_path, quantum=False, meta_extra=vocab)
-    assert "".join(load_seed_vocabulary(path).chars) == CHARS
+    _, path = make_original(tmp_path, quantum=False, meta_extra=vocab)
+    assert "".join(load_original_vocabulary(path).chars) == CHARS
 
 
 def test_import_cli_roundtrip(tmp_path, capsys):
-    _, path = make_seed(tmp_path, quantum=True, meta_extra={"chars": list(CHARS)})
+    _, path = make_original(tmp_path, quantum=True, meta_extra={"chars": list(CHARS)})
     out = tmp_path / "imported"
     import_main([str(path), "--out", str(out)])
     assert str(out) in capsys.readouterr().out
-    config, params = load_seed_checkpoint(path)
+    config, params = load_original_checkpoint(path)
     saved_config, saved_params, tokenizer = load_checkpoint(out)
     assert saved_config == config
     assert "".join(tokenizer.chars) == CHARS
@@ -262,7 +262,7 @@ def test_import_cli_roundtrip(tmp_path, capsys):
 
 
 def test_import_cli_vocabulary_from_data(tmp_path, capsys):
-    _, path = make_seed(tmp_path, quantum=False)
+    _, path = make_original(tmp_path, quantum=False)
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(CHARS * 3, encoding="utf-8")
     with pytest.raises(SystemExit) as exc:
@@ -288,17 +288,17 @@ def test_import_cli_bad_path(tmp_path, capsys):
 
 def test_config_inferred_when_meta_is_missing(tmp_path):
     """Older saves may lack meta or model_type; the weights then say what the model is."""
-    _, path = make_seed(tmp_path, quantum=True, n_head=4)
-    expected, _ = load_seed_checkpoint(path)
+    _, path = make_original(tmp_path, quantum=True, n_head=4)
+    expected, _ = load_original_checkpoint(path)
     payload = torch.load(path, weights_only=False)
     del payload["meta"], payload["model_type"], payload["vocab_size"]
     torch.save(payload, path)
-    config, _ = load_seed_checkpoint(path)
+    config, _ = load_original_checkpoint(path)
     assert config == dataclasses.replace(expected, dropout=config.dropout)
 
 
 def test_missing_torch_names_the_extra(tmp_path, monkeypatch):
-    _, path = make_seed(tmp_path, quantum=False)
+    _, path = make_original(tmp_path, quantum=False)
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(CheckpointError, match=r"pip install 'qgpt-jax\[torch\]'"):
-        load_seed_checkpoint(path)
+        load_original_checkpoint(path)

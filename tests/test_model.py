@@ -26,7 +26,7 @@ init_jit = jax.jit(init, static_argnums=0)
 
 @pytest.fixture(scope="module")
 def models():
-    """Seed-preset configs (vocab 65, T=8, n_qubits 4) of every kind, with fresh parameters."""
+    """Original-preset configs (vocab 65, T=8, n_qubits 4) of every kind, with fresh parameters."""
     out = {}
     for kind in ("classical", "original", "enhance"):
         config = ModelConfig.from_preset("original", attention=kind)
@@ -42,12 +42,12 @@ def idx():
 # --- sizes ---------------------------------------------------------------------------------------
 
 
-def test_classical_seed_preset_has_8769_parameters():
+def test_classical_original_preset_has_8769_parameters():
     config = ModelConfig.from_preset("original")
     assert count_params(jax.eval_shape(lambda: init(config, jax.random.key(0)))) == 8_769
 
 
-def test_seed_attention_has_8821_parameters():
+def test_original_attention_has_8821_parameters():
     # 2 layers x 2 quantum heads x (12 circuit weights + 1 quantum scale) = 52 more.
     config = ModelConfig.from_preset("original", attention="original")
     assert count_params(jax.eval_shape(lambda: init(config, jax.random.key(0)))) == 8_821
@@ -81,7 +81,7 @@ def test_head_layout_quantum_heads_first():
 
 def test_init_statistics(models):
     _, params = models["classical"]
-    # PyTorch's defaults, as the seed: Embedding N(0, 1), Linear U(+-1/sqrt(fan_in)).
+    # PyTorch's defaults, as the original: Embedding N(0, 1), Linear U(+-1/sqrt(fan_in)).
     emb = np.asarray(params["token_embedding"]["embedding"])
     assert abs(emb.std() - 1.0) < 0.05
     bound = 16**-0.5
@@ -146,7 +146,7 @@ def test_jit_and_eager_forward_agree(models, idx):
     np.testing.assert_allclose(jitted, eager, atol=1e-5, rtol=1e-5)
 
 
-def test_batch_elements_are_independent_except_for_the_seed_head(models, idx):
+def test_batch_elements_are_independent_except_for_the_original_head(models, idx):
     for kind in ("classical", "enhance"):
         config, params = models[kind]
         np.testing.assert_allclose(forward(config, params, idx)[:1], forward(config, params,
@@ -211,8 +211,8 @@ def test_changing_future_tokens_leaves_earlier_logits_bit_identical(models, idx,
         assert not np.allclose(new[:, t + 1 :], base[:, t + 1 :])
 
 
-def test_seed_head_is_not_causal(models, idx):
-    """The seed adds ``e`` after the softmax to masked entries too: the future leaks back."""
+def test_original_head_is_not_causal(models, idx):
+    """The original adds ``e`` after the softmax to masked entries too: the future leaks back."""
     config, params = models["original"]
     assert idx.shape[1] >= config.n_qubits
     changed = idx.at[:, -1].set((idx[:, -1] + 7) % 65)
@@ -220,8 +220,8 @@ def test_seed_head_is_not_causal(models, idx):
     assert not np.allclose(new[:, 0], base[:, 0])
 
 
-def test_seed_head_is_causal_below_n_qubits(models, idx):
-    """Shorter than ``n_qubits`` the seed's circuit is skipped (``e = 0``), so no leak."""
+def test_original_head_is_causal_below_n_qubits(models, idx):
+    """Shorter than ``n_qubits`` the original's circuit is skipped (``e = 0``), so no leak."""
     config, params = models["original"]
     short = idx[:, :3]
     changed = short.at[:, -1].set((short[:, -1] + 7) % 65)
@@ -229,7 +229,7 @@ def test_seed_head_is_causal_below_n_qubits(models, idx):
                                   forward(config, params, changed)[:, :2])
 
 
-def test_seed_head_couples_the_batch(models, idx):
+def test_original_head_couples_the_batch(models, idx):
     """One ``e`` per batch: an example's logits depend on the other examples."""
     config, params = models["original"]
     alone = forward(config, params, idx[:1])[0]

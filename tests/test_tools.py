@@ -48,7 +48,7 @@ def test_bench_writes_one_entry_per_model_and_device(corpus_path, tmp_path, caps
             expected = entry["circuit_executions_per_step"] * entry["tokens_per_s"] / (2 * 8)
         assert entry["circuits_per_s"] == pytest.approx(expected, rel=1e-9), entry
         assert (entry["circuits_per_s"] > 0) == (entry["model"] != "classical"), entry
-    # tiny preset: 1 layer x 2 seed heads x batch 2 circuits forward; parameter shift adds two
+    # tiny preset: 1 layer x 2 original heads x batch 2 circuits forward; parameter shift adds two
     # executions per ansatz angle (12) for each.
     # The host device is timed on one call first; at a 0.01 s budget a step is over it, so the
     # entry is that call's estimate, with the per-circuit time and the same circuit count.

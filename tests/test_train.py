@@ -155,7 +155,7 @@ def gpt_parameter_count(mc) -> int:
 @pytest.mark.parametrize("preset, expected", [("original", 8_769), ("original-large", 42_625)])
 def test_parameter_counts_follow_the_architecture(preset, expected):
     mc = ModelConfig.from_preset(preset, vocab_size=65)
-    assert gpt_parameter_count(mc) == expected  # 8,769: the seed's reported classical count
+    assert gpt_parameter_count(mc) == expected  # 8,769: the original's reported classical count
     assert count_params(jax.eval_shape(lambda: init(mc, jax.random.key(0)))) == expected
 
 

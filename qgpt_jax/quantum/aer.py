@@ -239,7 +239,7 @@ class _Program:
 
     Gate angles come in two groups: ``batched`` columns differ per binding (they depend on the
     angles), ``shared`` columns are the same for all N bindings (they depend on weights only). The
-    split lets the gradient skip a whole group JAX does not differentiate (seed heads stop the
+    split lets the gradient skip a whole group JAX does not differentiate (original heads stop the
     angles' gradient: only the weights' gate angles get shifted) and sums shared gradients over N.
     """
 

@@ -72,7 +72,7 @@ def parity_observable(n_qubits: int):
     return qml.prod(*(qml.Z(i) for i in range(n_qubits)))
 
 
-def seed_circuit(inputs, weights):
+def original_circuit(inputs, weights):
     """Feature map on ``inputs`` (``(n,)`` or ``(N, n)``), ansatz on ``weights``, <Z...Z>."""
     n_qubits = inputs.shape[-1]
     zz_feature_map(inputs, n_qubits)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pennylane as qml
 from pennylane import numpy as pnp
 
-from qgpt_jax.quantum.circuits import n_circuit_weights, seed_circuit
+from qgpt_jax.quantum.circuits import n_circuit_weights, original_circuit
 
 
 def draw_circuit(n_qubits: int):
@@ -13,7 +13,7 @@ def draw_circuit(n_qubits: int):
     import matplotlib
 
     matplotlib.use("Agg")
-    qnode = qml.QNode(seed_circuit, qml.device("default.qubit", wires=n_qubits))
+    qnode = qml.QNode(original_circuit, qml.device("default.qubit", wires=n_qubits))
     inputs = pnp.linspace(0.1, 0.4, n_qubits)
     weights = pnp.linspace(0.01, 0.12, n_circuit_weights(n_qubits))
     text = qml.draw(qnode, decimals=2, max_length=120)(inputs, weights)

@@ -328,7 +328,7 @@ def samples(results: dict) -> list[str]:
         "## Samples",
         "",
         f"Greedy decoding of {results['config']['sample']['new_tokens']} new tokens after a "
-        "newline, as the seed did.",
+        "newline, as the original did.",
         "",
     ]
     for r in results["runs"]:

@@ -45,7 +45,7 @@ def environment() -> dict:
 
 
 def sample_difference(a: list[int], b: list[int], a_text: str, b_text: str) -> dict:
-    """The seed's statistics between two generated samples.
+    """The original project's statistics between two generated samples.
 
     Hamming distance and agreement ratio over tokens position by position (first ``min(len)``
     tokens), Jaccard overlap of the two token sets, Levenshtein distance over characters.

@@ -1,7 +1,7 @@
 """Convert a PyTorch checkpoint of the original Qiskit GPT Nano into a qgpt-jax checkpoint.
 
 Example:
-    python -m experiments.import_seed seed_quantum.pt --out runs/imported --data input.txt
+    python -m experiments.import_original original_quantum.pt --out runs/imported --data input.txt
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from qgpt_jax.cli import ArgumentParser, main_guard, setup_runtime
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
-        prog="python -m experiments.import_seed",
+        prog="python -m experiments.import_original",
         description="Read a checkpoint saved by the original PyTorch project (torch.save of "
         "model_state_dict, vocab_size, model_type, meta) and write OUT/checkpoint.msgpack. "
-        "Classical models import as attention=classical, quantum models as attention=seed, "
+        "Classical models import as attention=classical, quantum models as attention=original, "
         "which reproduces the original's logits. Needs torch: pip install 'qgpt-jax[torch]'. "
         "The file is unpickled, which can run code: only import checkpoints you trust.",
     )
@@ -39,9 +39,9 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     setup_runtime()
     from qgpt_jax.checkpoint import save_checkpoint
-    from qgpt_jax.interop import import_seed_checkpoint
+    from qgpt_jax.interop import import_original_checkpoint
 
-    config, params, tokenizer = import_seed_checkpoint(args.checkpoint, data=args.data)
+    config, params, tokenizer = import_original_checkpoint(args.checkpoint, data=args.data)
     metadata = {"imported_from": str(Path(args.checkpoint).resolve())}
     target = save_checkpoint(args.out, config, params, tokenizer, metadata=metadata)
     print(
