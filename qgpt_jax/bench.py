@@ -158,7 +158,7 @@ def measure_training(
     tc = dataclasses.replace(tc, steps_per_call=chunk, max_iters=max_steps)
     with quantum_failures_are_fatal(mc), executor_scope(mc) as executor:
         trainer = Trainer(mc, tc, list(seeds), dataset, mesh)
-        compile_s, compile_cache = compile_counting_cache(trainer, evaluation=False)
+        compile_s, cache_outcome = compile_counting_cache(trainer, evaluation=False)
         flops = trainer.step_flops()
         state = trainer.init()
         jax.block_until_ready(state)
@@ -189,7 +189,7 @@ def measure_training(
         "steps": steps,
         "train_s": elapsed,
         "compile_s": compile_s,
-        "compile_cache": compile_cache,
+        "compile_cache": cache_outcome.value,
         "tokens_per_s": steps * B * T * S / elapsed,
         "circuit_executions_per_step": per_step,
         "circuits_per_s": per_step * steps * S / elapsed,

@@ -86,7 +86,7 @@ def run_entry(model: str, mc: ModelConfig, tc: TrainConfig, result, status="done
         "seeds_together": len(result.seed_group),
         "seed_group": result.seed_group,
         "compile_s": result.compile_s,
-        "compile_cache": result.compile_cache,
+        "compile_cache": result.compile_cache.value,
         "train_s": result.train_s,
         "wall_s": result.wall_s,
         "cpu_s": result.cpu_s,

@@ -15,6 +15,7 @@ cannot be written is said once too, and the run compiles without the cache.
 from __future__ import annotations
 
 import contextlib
+import enum
 import os
 import sys
 import tempfile
@@ -32,11 +33,31 @@ JAX_CACHE_PROBLEMS = {
 }
 """The start of JAX's warning for each kind of cache problem, and what it means for a run."""
 
-# What served a run's compilation, as results.json records it (``engine.compile_counting_cache``).
-HIT = "hit (read)"
-MISS = "miss (compiled)"
-NOT_CACHEABLE = "not cacheable (host callbacks)"
-BYPASSED = "bypassed (profiled run)"
+
+class CacheOutcome(enum.Enum):
+    """What served a run's compilation (``engine.compile_counting_cache``).
+
+    Code compares members; each value is the one readable form of an outcome, the string that
+    ``results.json`` and ``bench.json`` record and the terminal shows (``str``), and
+    ``CacheOutcome.recorded`` reads a recorded string back, so reports written before load.
+    """
+
+    OFF = "off"
+    HIT = "hit (read)"
+    MISS = "miss (compiled)"
+    NOT_CACHEABLE = "not cacheable (host callbacks)"
+    BYPASSED = "bypassed (profiled run)"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def recorded(cls, value: str | None) -> CacheOutcome | None:
+        """The outcome a report records as ``value``; ``None`` where it records none we know."""
+        try:
+            return cls(value)
+        except ValueError:
+            return None
 
 
 def default_location() -> Path:

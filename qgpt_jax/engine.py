@@ -26,9 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from qgpt_jax import compile_cache
 from qgpt_jax.attention import circuits_per_forward, executor_scope, kind_of
-from qgpt_jax.compile_cache import bypassed, cache_entries
+from qgpt_jax.compile_cache import CacheOutcome, bypassed, cache_entries
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
 from qgpt_jax.errors import CheckpointError, NonFiniteLossError, QuantumExecutionError
@@ -66,7 +65,7 @@ class TrainResult:
     seed_group: list[int] = field(default_factory=list)
     """The seeds trained together with this one (itself included)."""
     compile_s: float = 0.0
-    compile_cache: str = "off"
+    compile_cache: CacheOutcome = CacheOutcome.OFF
     train_s: float = 0.0
     wall_s: float = 0.0
     cpu_s: float = 0.0
@@ -333,22 +332,24 @@ def train(mc: ModelConfig, tc: TrainConfig, dataset: Dataset, **kwargs) -> Train
     return train_seeds(mc, tc, [tc.seed], dataset, **kwargs)[0]
 
 
-def compile_counting_cache(trainer: Trainer, bypass: bool = False, **parts) -> tuple[float, str]:
+def compile_counting_cache(
+    trainer: Trainer, bypass: bool = False, **parts
+) -> tuple[float, CacheOutcome]:
     """``trainer.compile(**parts)``: its seconds, and whether the persistent compilation cache
     served it (a compilation that adds no cache entry was read from it). ``bypass`` compiles
     without the cache: a profile reads the op names of the program, which the cache does not
     key on."""
     if bypass:
         with bypassed():
-            return trainer.compile(**parts), compile_cache.BYPASSED
+            return trainer.compile(**parts), CacheOutcome.BYPASSED
     mc = trainer.mc
     entries_before = cache_entries()
     seconds = trainer.compile(**parts)
     if entries_before is None:
-        return seconds, "off"
+        return seconds, CacheOutcome.OFF
     if kind_of(mc).runs_circuits and not DEVICES[mc.device].in_graph:
-        return seconds, compile_cache.NOT_CACHEABLE
-    return seconds, compile_cache.MISS if cache_entries() > entries_before else compile_cache.HIT
+        return seconds, CacheOutcome.NOT_CACHEABLE
+    return seconds, CacheOutcome.MISS if cache_entries() > entries_before else CacheOutcome.HIT
 
 
 @dataclasses.dataclass(frozen=True)

@@ -108,7 +108,20 @@ class RunRecord(TypedDict):
     seeds_together: Annotated[int, Field(ge=1), Since(2)]
     seed_group: Annotated[list[int], Field(min_length=1), Since(2)]
     compile_s: Annotated[float, Field(ge=0)]
-    compile_cache: Annotated[str, Since(2)]
+    compile_cache: Annotated[
+        Literal[
+            "off",
+            "hit (read)",
+            "miss (compiled)",
+            "not cacheable (host callbacks)",
+            "bypassed (profiled run)",
+        ],
+        Field(
+            description="What served the compilation: the value of a "
+            "qgpt_jax.compile_cache.CacheOutcome."
+        ),
+        Since(2),
+    ]
     train_s: float
     wall_s: float
     cpu_s: float

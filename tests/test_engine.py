@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from qgpt_jax import compile_cache
+from qgpt_jax.compile_cache import CacheOutcome
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.engine import release_compiled, train, train_seeds
 from qgpt_jax.errors import NonFiniteLossError
@@ -57,7 +58,7 @@ def test_second_compilation_is_read_from_the_persistent_cache(dataset):
     first = train(mc, tc, dataset, progress=False)
     release_compiled()  # forget everything compiled in memory, as a new process would
     second = train(mc, tc, dataset, progress=False)
-    assert first.compile_cache == compile_cache.MISS and second.compile_cache == compile_cache.HIT
+    assert first.compile_cache is CacheOutcome.MISS and second.compile_cache is CacheOutcome.HIT
     assert first.step_losses == second.step_losses
 
 
@@ -71,6 +72,23 @@ def test_compile_cache_location(monkeypatch, tmp_path):
     monkeypatch.setenv(compile_cache.ENV_VAR, str(tmp_path / "env"))
     assert compile_cache.resolve() == tmp_path / "env"
     assert compile_cache.resolve("OFF") is None
+
+
+def test_cache_outcomes_are_recorded_as_the_strings_reports_hold():
+    """A run's outcome is a ``CacheOutcome``; results.json records its value, the readable string
+    reports have always held, which reads back as the same member (reports from before load)."""
+    from importlib import resources
+
+    recorded = ["off", "hit (read)", "miss (compiled)", "not cacheable (host callbacks)",
+                "bypassed (profiled run)"]
+    assert [outcome.value for outcome in CacheOutcome] == recorded
+    assert [CacheOutcome.recorded(value) for value in recorded] == list(CacheOutcome)
+    assert CacheOutcome.recorded(None) is None and CacheOutcome.recorded("warm") is None
+    assert f"compile 1.0s ({CacheOutcome.MISS})" == "compile 1.0s (miss (compiled))"
+    schema = json.loads(
+        resources.files("qgpt_jax").joinpath("schemas/results.schema.json").read_text()
+    )
+    assert schema["$defs"]["RunRecord"]["properties"]["compile_cache"]["enum"] == recorded
 
 
 @pytest.mark.parametrize("device", ["aer", "lightning.qubit"])

@@ -7,8 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from qgpt_jax import compile_cache
 from qgpt_jax.attention import KINDS
+from qgpt_jax.compile_cache import CacheOutcome
 from qgpt_jax.config import ModelConfig, TrainConfig
 from qgpt_jax.engine import estimate_losses_of, train
 from qgpt_jax.errors import ConfigError
@@ -116,6 +116,16 @@ def test_sweep_configs_apply_the_value_last():
     assert not Sweep.parse("n_qubits=4,6").classical_varies
 
 
+def test_bench_marks_cached_compilations_from_the_recorded_outcome():
+    """bench.json records the outcome's string; the report reads it back, old files included."""
+    from qgpt_jax.reports.bench import _cached
+
+    assert _cached({"compile_cache": CacheOutcome.HIT.value}) == " (cached)"
+    assert _cached({"compile_cache": "hit (read)"}) == " (cached)"  # a bench.json from before
+    assert _cached({"compile_cache": CacheOutcome.MISS.value}) == ""
+    assert _cached({"compile_cache": None}) == "" and _cached({}) == ""
+
+
 def _swept(model, device, value, tokens_per_s):
     return {"model": model, "device": device, "sweep": {"field": "x", "value": value},
             "tokens_per_s": tokens_per_s, "over_budget": False}
@@ -220,7 +230,7 @@ def test_profile_summary_names_the_costly_operations(enhance_config, dataset, tm
     result = train(enhance_config, tc, dataset, progress=False, profile_dir=str(tmp_path))
     profile = result.profile
     # The cache keys programs without their op names: a profiled run compiles its own program.
-    assert result.compile_cache == compile_cache.BYPASSED
+    assert result.compile_cache is CacheOutcome.BYPASSED
     assert profile["steps"] == 10
     assert profile["op_launches_per_step"] > 10
     top = profile["top"]

@@ -6,7 +6,7 @@ are ``qgpt_jax.sweep``'s. Nothing here measures.
 
 from __future__ import annotations
 
-from qgpt_jax import compile_cache
+from qgpt_jax.compile_cache import CacheOutcome
 
 
 def entry_name(e: dict) -> str:
@@ -19,7 +19,7 @@ def is_estimated(e: dict) -> bool:
 
 
 def _cached(e: dict) -> str:
-    return " (cached)" if e.get("compile_cache") == compile_cache.HIT else ""
+    return " (cached)" if CacheOutcome.recorded(e.get("compile_cache")) is CacheOutcome.HIT else ""
 
 
 def format_entry(e: dict) -> str:
