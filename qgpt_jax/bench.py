@@ -210,15 +210,15 @@ def measure_raw_aer(
     from qgpt_jax.quantum.aer import BatchedAerCircuit
     from qgpt_jax.quantum.circuits import n_circuit_weights
 
-    backend = BatchedAerCircuit(n_qubits, threads=threads)
+    runner = BatchedAerCircuit(n_qubits, threads=threads)
     rng = np.random.default_rng(0)
     angles = rng.uniform(-1, 1, (n_bindings, n_qubits))
     weights = rng.normal(0, 0.1, n_circuit_weights(n_qubits))
-    program, bindings = backend.bindings(angles, weights)
+    program, bindings = runner.bindings(angles, weights)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        backend.run(program, bindings)
+        runner.run(program, bindings)
         best = min(best, time.perf_counter() - start)
     return {
         "model": "raw-aer",

@@ -196,25 +196,25 @@ def test_noise_backend_routing_adds_two_qubit_gates():
 def test_vmapped_heads_share_one_job(monkeypatch, inputs):
     """The heads of a layer run vmapped: all their bindings go into one Aer job, forward and
     gradient, and agree with separate calls."""
-    backend = BatchedAerCircuit(N_QUBITS)
+    runner = BatchedAerCircuit(N_QUBITS)
     jobs = []
-    run = backend.run
-    monkeypatch.setattr(backend, "run", lambda program, rows: jobs.append(len(rows)) or run(
+    run = runner.run
+    monkeypatch.setattr(runner, "run", lambda program, rows: jobs.append(len(rows)) or run(
         program, rows))
     angles = jnp.stack([inputs[0], -inputs[0]])  # (2 heads, N, n)
     weights = jnp.stack([inputs[1], 0.5 * inputs[1]])  # (2 heads, 3n)
-    values = jax.jit(jax.vmap(backend))(angles, weights)
+    values = jax.jit(jax.vmap(runner))(angles, weights)
     assert jobs == [2 * N]
-    separate = jnp.stack([backend(angles[h], weights[h]) for h in range(2)])
+    separate = jnp.stack([runner(angles[h], weights[h]) for h in range(2)])
     np.testing.assert_allclose(values, separate, atol=1e-6)
 
     def loss(a, w):
-        return jnp.sum(COTANGENT * jax.vmap(backend)(a, w))
+        return jnp.sum(COTANGENT * jax.vmap(runner)(a, w))
 
     jobs.clear()
     grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(angles, weights)[1]
     assert jobs == [2 * N, 2 * N * 2 * N_GATE_ANGLES]
     for h in range(2):
-        expected = jax.grad(weighted_sum(backend), argnums=(0, 1))(angles[h], weights[h])
+        expected = jax.grad(weighted_sum(runner), argnums=(0, 1))(angles[h], weights[h])
         np.testing.assert_allclose(grads[0][h], expected[0], atol=1e-5)
         np.testing.assert_allclose(grads[1][h], expected[1], atol=1e-5)

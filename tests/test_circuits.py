@@ -101,7 +101,7 @@ def test_the_device_switch_compiles_the_compact_form_only_in_graph():
         inputs, weights = jnp.zeros((3, n_qubits)), jnp.zeros(n_circuit_weights(n_qubits))
         executor = CircuitExecutor(n_qubits, device)
         if device == "lightning.qubit":  # the batched Lightning path records Lightning's gates
-            return list(executor.backend.program(inputs, weights)[0].gates[0])
+            return list(executor.runner.program(inputs, weights)[0].gates[0])
         return [op.name for op in qml.workflow.construct_tape(executor._run)(
             inputs, weights).operations]
 

@@ -183,14 +183,14 @@ def test_parameter_shift_equals_backprop(exact_dev):
 def counting_jobs(monkeypatch, dev) -> list:
     """Record every Aer job the device submits (the number of bindings or circuits of each)."""
     jobs = []
-    run = dev._backend.run
+    run = dev._simulator.run
 
     def counted(circuits, **kwargs):
         binds = kwargs.get("parameter_binds")
         jobs.append(len(next(iter(binds[0].values()))) if binds else len(circuits))
         return run(circuits, **kwargs)
 
-    monkeypatch.setattr(dev._backend, "run", counted)
+    monkeypatch.setattr(dev._simulator, "run", counted)
     return jobs
 
 
@@ -432,7 +432,7 @@ def test_failed_job_raises_quantum_execution_error(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("simulator\nexploded")
 
-    monkeypatch.setattr(dev._backend, "run", broken)
+    monkeypatch.setattr(dev._simulator, "run", broken)
     tape = qml.tape.QuantumScript([qml.RX(0.1, 0)], [qml.expval(qml.Z(0))])
     with pytest.raises(
         QuantumExecutionError, match="1 circuit bindings failed.*simulator exploded"
@@ -452,7 +452,7 @@ def test_a_failed_job_inside_jit_comes_back_as_the_devices_own_error(monkeypatch
     def broken(*args, **kwargs):
         raise RuntimeError("simulator\nexploded")
 
-    monkeypatch.setattr(executor.device._backend, "run", broken)
+    monkeypatch.setattr(executor.device._simulator, "run", broken)
     angles = jnp.full((3, ATTENTION_Z.n_inputs(2)), 0.3)
     weights = jnp.zeros(n_circuit_weights(2))
     message = "qgpt.aer: Aer job of .* circuit bindings failed .*: simulator exploded"

@@ -137,11 +137,11 @@ def transpiled_circuit(
 ):
     """The circuit of ``gates`` with one ``Parameter`` per gate angle, transpiled once.
 
-    Returns ``(circuit, parameters, readout)``: ``readout[i]`` is the qubit holding logical qubit
-    ``i`` at the end (routing on a backend's coupling map moves qubits around). Transpiles for the
-    fake backend ``noise``, else for a noiseless AerSimulator. The global phase is dropped: ry and p
-    decomposed into rz/sx make it depend on the parameters, Aer's runtime binding cannot bind a
-    parametrized global phase, and no expectation value depends on it.
+    Returns ``(circuit, parameters, readout_layout)``: ``readout_layout[i]`` is the qubit holding
+    logical qubit ``i`` at the end (routing on a backend's coupling map moves qubits around).
+    Transpiles for the fake backend ``noise``, else for a noiseless AerSimulator. The global phase
+    is dropped: ry and p decomposed into rz/sx make it depend on the parameters, Aer's runtime
+    binding cannot bind a parametrized global phase, and no expectation value depends on it.
 
     ``shift_rule`` checks that the pi/2 shift rule still holds for every parameter after
     transpiling, which this module's own gradient needs. The ``qgpt.aer`` PennyLane device passes
@@ -169,8 +169,9 @@ def transpiled_circuit(
     circuit.global_phase = 0
     if shift_rule:
         _check_shift_rule(circuit, parameters)
-    readout = circuit.layout.final_index_layout() if circuit.layout else list(range(n_qubits))
-    return circuit, tuple(parameters), tuple(readout)
+    layout = circuit.layout
+    readout_layout = layout.final_index_layout() if layout else list(range(n_qubits))
+    return circuit, tuple(parameters), tuple(readout_layout)
 
 
 def aer_simulator(noise: str | None = None, threads: int | None = None):
@@ -243,7 +244,7 @@ class _Program:
     angles' gradient: only the weights' gate angles get shifted) and sums shared gradients over N.
     """
 
-    backend: BatchedAerCircuit
+    runner: BatchedAerCircuit
     circuit: object
     parameters: tuple
     batched: tuple[int, ...]
@@ -270,7 +271,7 @@ class _Program:
         Returns (..., N, outputs)."""
         with jax.profiler.TraceAnnotation(f"{HOST_PREFIX}aer bind"):
             rows = self.bindings(batched, shared)
-        values = self.backend.run(self, rows.reshape(-1, rows.shape[-1]))
+        values = self.runner.run(self, rows.reshape(-1, rows.shape[-1]))
         return values.reshape(*rows.shape[:-1], -1).astype(np.float32)
 
     def jacobian(self, batched, shared, shifts: _Shifts) -> np.ndarray:
@@ -283,7 +284,7 @@ class _Program:
             for j, k in enumerate(columns):
                 offsets[j, :, k] = (SHIFT, -SHIFT)
             shifted = (base[..., None, None, :] + offsets).reshape(-1, base.shape[-1])
-        values = self.backend.run(self, shifted).reshape(*base.shape[:-1], len(columns), 2, -1)
+        values = self.runner.run(self, shifted).reshape(*base.shape[:-1], len(columns), 2, -1)
         derivative = (values[..., 0, :] - values[..., 1, :]) / 2  # (..., N, K, outputs)
         return np.swapaxes(derivative, -1, -2).astype(np.float32)
 
@@ -336,7 +337,7 @@ def _stack(values: list, shape: tuple[int, ...]):
 class BatchedAerCircuit:
     """A circuit on Qiskit Aer: transpiled once, all bindings of a call in one job.
 
-    ``backend(angles (N, inputs), weights (3n,)) -> (N,)`` (one readout value) or ``(N, outputs)``
+    ``runner(angles (N, inputs), weights (3n,)) -> (N,)`` (one readout value) or ``(N, outputs)``
     float32 works eagerly and inside ``jax.jit``, ``jax.grad`` and ``jax.lax.scan``: the
     simulation is a ``jax.pure_callback``, differentiated by parameter shift in one more job of
     ``N * 2K`` bindings, K being the gate angles JAX differentiates (all ``P`` when gradients
@@ -363,14 +364,14 @@ class BatchedAerCircuit:
 
         from qgpt_jax.quantum.noise import validate_backend
 
-        if circuit.readout == "state":
+        if circuit.readout_kind == "state":
             raise QuantumExecutionError(
                 f"the Aer path samples circuits and cannot return the state {circuit.name!r} reads"
             )
         if noise is not None:
             validate_backend(noise, n_qubits)
         self.n_qubits, self.shots, self.noise, self.circuit = n_qubits, shots, noise, circuit
-        self.readout = circuit.diagonal(n_qubits)  # (2^n, outputs)
+        self.readout_matrix = circuit.diagonal(n_qubits)  # (2^n, outputs)
         self.executions = 0
         self.last_failure: QuantumExecutionError | None = None
         """The error of this circuit's last failed job, for ``reraise_aer_failures``."""
@@ -402,18 +403,19 @@ class BatchedAerCircuit:
         shared = tuple(k for k, p in enumerate(params) if np.ndim(p) == 0)
         key = (gates, batched)
         if key not in self._programs:
-            circuit, parameters, readout = transpiled_circuit(gates, self.n_qubits, self.noise)
+            transpiled = transpiled_circuit(gates, self.n_qubits, self.noise)
+            circuit, parameters, readout_layout = transpiled
             self._programs[key] = _Program(
                 self,
-                self._with_readout(circuit, readout),
+                self._with_readout(circuit, readout_layout),
                 parameters,
                 batched,
                 shared,
-                self.readout.shape[1],
+                self.readout_matrix.shape[1],
             )
         return self._programs[key]
 
-    def _with_readout(self, circuit, readout: tuple[int, ...]):
+    def _with_readout(self, circuit, readout_layout: tuple[int, ...]):
         """The transpiled circuit plus what the mode reads: the probabilities of the logical
         qubits saved, or every logical qubit measured into bits in its order."""
         from qiskit import ClassicalRegister
@@ -421,11 +423,13 @@ class BatchedAerCircuit:
 
         circuit = circuit.copy()
         if self.shots is None:
-            circuit.append(SaveProbabilities(self.n_qubits, label="probabilities"), list(readout))
+            circuit.append(
+                SaveProbabilities(self.n_qubits, label="probabilities"), list(readout_layout)
+            )
         else:
             bits = ClassicalRegister(self.n_qubits, "readout")
             circuit.add_register(bits)
-            circuit.measure(list(readout), bits)
+            circuit.measure(list(readout_layout), bits)
         return circuit
 
     def bindings(self, angles: np.ndarray, weights: np.ndarray) -> tuple[_Program, np.ndarray]:
@@ -463,7 +467,7 @@ class BatchedAerCircuit:
         self.executions += len(bindings)
         with jax.profiler.TraceAnnotation(f"{HOST_PREFIX}aer read results"):
             outcomes = job_outcomes(result, len(bindings), self.n_qubits, self.shots)
-            return (outcomes / self.shots if self.shots else outcomes) @ self.readout
+            return (outcomes / self.shots if self.shots else outcomes) @ self.readout_matrix
 
     def _failure(self, n_bindings: int, detail) -> QuantumExecutionError:
         mode = f"noise={self.noise}" if self.noise else "noiseless"

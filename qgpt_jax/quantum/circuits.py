@@ -374,7 +374,7 @@ def orthogonal_value_compact(inputs, weights, n_qubits: int) -> None:
     qml.StatePrep(unary_state(transformed, n_qubits), wires=range(n_qubits))
 
 
-READOUTS = ("parity", "z", "zero", "state")
+READOUT_KINDS = ("parity", "z", "zero", "state")
 
 
 @dataclass(frozen=True)
@@ -384,7 +384,8 @@ class Circuit:
     name: str
     gates: Callable
     """``gates(inputs, weights, n_qubits)`` applies PennyLane operations."""
-    readout: str
+    readout_kind: str
+    """What is read out, one of ``READOUT_KINDS``."""
     inputs_per_qubit: int = 1
     """Input angles per qubit of one circuit (2 for an overlap of two encodings)."""
     compact: Callable | None = None
@@ -410,16 +411,16 @@ class Circuit:
 
     def n_outputs(self, n_qubits: int) -> int:
         return {"parity": 1, "z": n_qubits, "zero": 1, "state": 2 ** self.n_wires(n_qubits)}[
-            self.readout
+            self.readout_kind
         ]
 
     def measurements(self, n_qubits: int):
         """PennyLane measurement(s) of the readout (a list for several values)."""
-        if self.readout == "parity":
+        if self.readout_kind == "parity":
             return qml.expval(parity_observable(n_qubits))
-        if self.readout == "z":
+        if self.readout_kind == "z":
             return [qml.expval(qml.Z(i)) for i in range(n_qubits)]
-        if self.readout == "zero":
+        if self.readout_kind == "zero":
             return qml.expval(qml.Projector([0] * n_qubits, wires=range(n_qubits)))
         return qml.state()
 
@@ -429,11 +430,11 @@ class Circuit:
         """
         index = np.arange(2**n_qubits)
         bits = (index[:, None] >> np.arange(n_qubits)) & 1  # (2^n, n)
-        if self.readout == "parity":
+        if self.readout_kind == "parity":
             return (1 - 2 * (bits.sum(1) % 2))[:, None].astype(np.float64)
-        if self.readout == "z":
+        if self.readout_kind == "z":
             return (1 - 2 * bits).astype(np.float64)
-        if self.readout == "zero":
+        if self.readout_kind == "zero":
             return (index == 0)[:, None].astype(np.float64)
         raise ValueError("a state is not a diagonal readout")
 

@@ -199,7 +199,7 @@ class CircuitExecutor:
     ):
         self.n_qubits, self.circuit = n_qubits, circuit
         self.spec = DEVICES[device]
-        if circuit.readout == "state" and not self.spec.states:
+        if circuit.readout_kind == "state" and not self.spec.states:
             raise ConfigError(
                 f"device {device!r} does not return differentiable states, which the circuit "
                 f"{circuit.name!r} reads; use an overlap circuit there"
@@ -211,17 +211,17 @@ class CircuitExecutor:
         if name == "aer":
             from qgpt_jax.quantum.aer import BatchedAerCircuit
 
-            self.backend = BatchedAerCircuit(
+            self.runner = BatchedAerCircuit(
                 self.n_qubits, shots=shots, noise=noise, threads=threads, circuit=self.circuit
             )
-            return self.backend
+            return self.runner
         if name == "lightning.qubit":
             from qgpt_jax.quantum.lightning import BatchedLightningCircuit
 
             # Lightning's C++ on every binding of a call in one callback: the QNode path spent
             # over 95% of its time in PennyLane's per-tape Python (see quantum/lightning.py).
-            self.backend = BatchedLightningCircuit(self.n_qubits, self.circuit)
-            return self.backend
+            self.runner = BatchedLightningCircuit(self.n_qubits, self.circuit)
+            return self.runner
         kwargs = {}
         if name == "qiskit.aer":
             from qgpt_jax.quantum.aer import aer_options
@@ -257,7 +257,7 @@ class CircuitExecutor:
             # PennyLane casts states to complex128, which JAX without x64 truncates, as intended.
             warnings.filterwarnings("ignore", "Explicitly requested dtype complex128")
             values = self._run(angles, weights)
-        if self.circuit.readout == "state":
+        if self.circuit.readout_kind == "state":
             return jnp.asarray(values, dtype=jnp.complex64).reshape(n, outputs)
         if isinstance(values, (list, tuple)):  # several expectation values: (outputs, N) parts
             values = jnp.stack([jnp.asarray(v).reshape(n) for v in values], axis=-1)
@@ -281,7 +281,7 @@ class CircuitExecutor:
         if self.spec.in_graph:
             return None
         if self.spec.name in ("aer", "lightning.qubit"):
-            return self.backend.executions
+            return self.runner.executions
         totals = self.device.tracker.totals
         return int(totals.get("executions", 0) + totals.get("derivatives", 0))
 

@@ -37,14 +37,14 @@ class _Program:
     """One recorded circuit in Lightning's serialised form: gate names, wires, how many angles
     each gate takes, and the observables. Static under ``jax.jit`` (hashed by identity)."""
 
-    def __init__(self, backend, gates: tuple, counts: list[int], observables: list):
-        self.backend, self.gates, self.observables = backend, gates, observables
+    def __init__(self, runner, gates: tuple, counts: list[int], observables: list):
+        self.runner, self.gates, self.observables = runner, gates, observables
         self.offsets = np.cumsum([0, *counts])
 
     def run(self, angles: np.ndarray, jacobian: bool):
         """Values (..., N, outputs), and the Jacobians (..., N, outputs, P) if asked, of every
         row of gate angles (..., N, P): each binding one C++ simulation (and adjoint pass)."""
-        b = self.backend
+        b = self.runner
         # One OpenMP thread: Lightning parallelises a multi-observable adjoint pass over its
         # observables, and on a 4-qubit state the threads cost more than they do (measured on 2
         # cores, every-Z readout, 256 bindings: 930 ms with the default threads, 42 ms with one).
@@ -112,13 +112,13 @@ _expectation.defvjp(_expectation_fwd, _expectation_bwd)
 
 
 class BatchedLightningCircuit:
-    """A circuit on ``lightning.qubit``: ``backend(angles (N, inputs), weights (3n,))`` -> (N,)
+    """A circuit on ``lightning.qubit``: ``runner(angles (N, inputs), weights (3n,))`` -> (N,)
     for one readout value, else (N, outputs), float32, eagerly and under ``jit``, ``grad`` and
     ``vmap``. ``executions`` counts circuit evaluations (forward and adjoint passes), as
     PennyLane's tracker counted them (executions plus derivatives)."""
 
     def __init__(self, n_qubits: int, circuit: Circuit):
-        if circuit.readout == "state":
+        if circuit.readout_kind == "state":
             raise QuantumExecutionError(
                 f"lightning.qubit does not return differentiable states, which {circuit.name!r} "
                 "reads"

@@ -215,22 +215,24 @@ class Program:
 def build_program(
     gates: tuple[Gate, ...],
     n_qubits: int,
-    readout: tuple[int, ...],
+    readout_qubits: tuple[int, ...],
     sampled: bool,
     noise: str | None,
 ) -> Program:
-    """The transpiled circuit of ``gates`` plus what is read: the probabilities of the ``readout``
-    qubits saved (exact), or those qubits measured (shots).
+    """The transpiled circuit of ``gates`` plus what is read: the probabilities of the
+    ``readout_qubits`` saved (exact), or those qubits measured (shots).
 
     The readout qubits are listed last-first, so that the first readout wire is the most
-    significant bit of an outcome, PennyLane's order; ``transpiled_circuit``'s layout maps each
-    logical qubit to the physical qubit holding it at the end (routing on a noisy backend).
+    significant bit of an outcome, PennyLane's order; ``transpiled_circuit``'s readout layout maps
+    each logical qubit to the physical qubit holding it at the end (routing on a noisy backend).
     """
     from qiskit import ClassicalRegister
     from qiskit_aer.library import SaveProbabilities
 
-    circuit, parameters, layout = transpiled_circuit(gates, n_qubits, noise, shift_rule=False)
-    qubits = [layout[i] for i in reversed(readout)]
+    circuit, parameters, readout_layout = transpiled_circuit(
+        gates, n_qubits, noise, shift_rule=False
+    )
+    qubits = [readout_layout[i] for i in reversed(readout_qubits)]
     circuit = circuit.copy()
     if sampled:
         bits = ClassicalRegister(len(qubits), "readout")
@@ -242,7 +244,7 @@ def build_program(
 
 
 def run_job(
-    backend, program: Program, rows: np.ndarray, shots: int | None, seed: int, describe: str
+    simulator, program: Program, rows: np.ndarray, shots: int | None, seed: int, describe: str
 ) -> np.ndarray:
     """One Aer job for every row of ``rows`` (M, P): the probabilities (exact) or counts (shots)
     of the ``2^k`` readout outcomes, ``(M, 2^k)``.
@@ -254,7 +256,7 @@ def run_job(
     binds = {p: rows[:, k].tolist() for k, p in enumerate(program.parameters) if p in present}
     try:
         if binds:
-            job = backend.run(
+            job = simulator.run(
                 program.circuit,
                 parameter_binds=[binds],
                 runtime_parameter_bind_enable=True,
@@ -262,7 +264,9 @@ def run_job(
                 seed_simulator=seed,
             )
         else:
-            job = backend.run([program.circuit] * len(rows), shots=shots or 1, seed_simulator=seed)
+            job = simulator.run(
+                [program.circuit] * len(rows), shots=shots or 1, seed_simulator=seed
+            )
         result = job.result()
     except Exception as exc:
         raise job_failure(len(rows), describe, exc) from exc
@@ -520,7 +524,7 @@ class QgptAerDevice(Device):
         """The error of the device's last failed job, for ``aer.reraise_aer_failures``: inside
         PennyLane's JAX callback it surfaces as JAX's own error."""
         self._rng = np.random.default_rng(seed)
-        self._backend = aer_simulator(noise, threads)
+        self._simulator = aer_simulator(noise, threads)
         self._programs: dict[tuple, Program] = {}
 
     def preprocess_transforms(self, execution_config: ExecutionConfig | None = None):
@@ -650,7 +654,7 @@ class QgptAerDevice(Device):
         for index, tape in enumerate(circuits):
             wire_order = self.wires if self.wires is not None else tape.wires
             gates, rows = gate_structure(tape, wire_order)
-            readout = readout_wires(tape, wire_order)
+            readout_qubits = readout_wires(tape, wire_order)
             columns = trainable_columns(tape) if derivative else []
             needs_base = results or (
                 derivative
@@ -659,20 +663,20 @@ class QgptAerDevice(Device):
             blocks = ([rows] if needs_base else []) + (
                 [shifted_rows(rows, columns)] if derivative else []
             )
-            key = (len(wire_order), gates, readout, tape.shots.total_shots)
+            key = (len(wire_order), gates, readout_qubits, tape.shots.total_shots)
             groups.setdefault(key, []).append((index, np.concatenate(blocks)))
-            wires = Wires([wire_order[i] for i in readout])
+            wires = Wires([wire_order[i] for i in readout_qubits])
             plans.append((wires, columns, len(rows) if needs_base else 0))
 
         outcomes: list[np.ndarray | None] = [None] * len(circuits)
         executions = total_shots = 0
-        for (n_qubits, gates, readout, shots), members in groups.items():
+        for (n_qubits, gates, readout_qubits, shots), members in groups.items():
             rows = np.concatenate([member_rows for _, member_rows in members])
             if len(rows):
                 try:
                     values = run_job(
-                        self._backend,
-                        self._program(n_qubits, gates, readout, shots is not None),
+                        self._simulator,
+                        self._program(n_qubits, gates, readout_qubits, shots is not None),
                         rows,
                         shots,
                         int(self._rng.integers(2**31 - 1)),
@@ -682,7 +686,7 @@ class QgptAerDevice(Device):
                     self.last_failure = failure
                     raise
             else:
-                values = np.zeros((0, 2 ** len(readout)))
+                values = np.zeros((0, 2 ** len(readout_qubits)))
             executions += len(rows)
             total_shots += (shots or 0) * len(rows)
             start = 0
@@ -710,12 +714,14 @@ class QgptAerDevice(Device):
             self.tracker.record()
         return all_results, all_derivatives
 
-    def _program(self, n_qubits: int, gates, readout, sampled: bool) -> Program:
-        key = (n_qubits, gates, readout, sampled)
+    def _program(self, n_qubits: int, gates, readout_qubits, sampled: bool) -> Program:
+        key = (n_qubits, gates, readout_qubits, sampled)
         if key not in self._programs:
             if self.noise is not None and self.wires is None:
                 from qgpt_jax.quantum.noise import validate_backend
 
                 validate_backend(self.noise, n_qubits)
-            self._programs[key] = build_program(gates, n_qubits, readout, sampled, self.noise)
+            self._programs[key] = build_program(
+                gates, n_qubits, readout_qubits, sampled, self.noise
+            )
         return self._programs[key]

@@ -43,13 +43,13 @@ def surrogate(circuit: Circuit, angles, weights, n_qubits: int):
     (N,) for one readout value, else (N, outputs)."""
     if circuit.surrogate is not None:
         return circuit.surrogate(angles, weights, n_qubits)
-    if circuit.readout == "zero":  # the overlap of two encodings
+    if circuit.readout_kind == "zero":  # the overlap of two encodings
         x, y = angles[..., :n_qubits], angles[..., n_qubits:]
         delta = product_angles(x, weights, n_qubits) - product_angles(y, weights, n_qubits)
         return jnp.prod(jnp.cos(delta / 2) ** 2, axis=-1)
     phi = product_angles(angles, weights, n_qubits)
-    if circuit.readout == "parity":
+    if circuit.readout_kind == "parity":
         return jnp.prod(jnp.cos(phi), axis=-1)
-    if circuit.readout == "z":
+    if circuit.readout_kind == "z":
         return jnp.cos(phi)
     return product_state(phi)
