@@ -50,11 +50,18 @@ def test_devices_agree_with_default_qubit(device, inputs, reference):
     np.testing.assert_allclose(grad_weights, ref_weights, atol=1e-4)
 
 
-def test_host_devices_count_their_executions(inputs):
-    run = CircuitExecutor(N_QUBITS, "lightning.qubit")
-    before = run.executions()
-    jax.jit(run.__call__)(inputs[0], inputs[1]).block_until_ready()
-    assert run.executions() - before >= inputs[0].shape[0]
+@pytest.mark.parametrize("device", ["lightning.qubit", "qgpt.aer"])
+def test_host_devices_count_their_executions(device, inputs):
+    """A host device counts one execution per binding and call, from zero, and its own only;
+    an in-graph device counts none (its circuits are counted from shapes)."""
+    run, other = CircuitExecutor(N_QUBITS, device), CircuitExecutor(N_QUBITS, device)
+    n = inputs[0].shape[0]
+    assert run.executions() == 0
+    call = jax.jit(run.__call__)
+    call(inputs[0], inputs[1]).block_until_ready()
+    assert run.executions() == n
+    call(inputs[0][:2], inputs[1]).block_until_ready()  # another shape: a second program
+    assert run.executions() == n + 2 and other.executions() == 0
     assert CircuitExecutor(N_QUBITS, "default.qubit").executions() is None
 
 
