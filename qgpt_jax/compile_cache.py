@@ -19,6 +19,7 @@ import enum
 import os
 import sys
 import tempfile
+import types
 import warnings
 from pathlib import Path
 
@@ -26,11 +27,13 @@ import platformdirs
 
 ENV_VAR = "QGPT_COMPILE_CACHE"
 OFF = "off"
-JAX_CACHE_PROBLEMS = {
-    "Error reading persistent compilation cache entry": "damaged entries, which were ignored "
-    "and compiled again",
-    "Error writing persistent compilation cache entry": "entries that could not be written",
-}
+JAX_CACHE_PROBLEMS = types.MappingProxyType(
+    {
+        "Error reading persistent compilation cache entry": "damaged entries, which were ignored "
+        "and compiled again",
+        "Error writing persistent compilation cache entry": "entries that could not be written",
+    }
+)
 """The start of JAX's warning for each kind of cache problem, and what it means for a run."""
 
 

@@ -13,13 +13,14 @@ which the model runs before it is built and the entry points run where a configu
 from __future__ import annotations
 
 import dataclasses
+import types
 from dataclasses import dataclass
 from typing import Any
 
 from qgpt_jax.errors import ConfigError
 from qgpt_jax.presets import PRESETS
 
-LEGACY_NAMES = {"seed": "original", "seed-large": "original-large"}
+LEGACY_NAMES = types.MappingProxyType({"seed": "original", "seed-large": "original-large"})
 """Names used before the rename (kind and presets), still accepted so old checkpoints, results
 and commands keep working."""
 LR_SCHEDULES = ("constant", "cosine")

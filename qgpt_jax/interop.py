@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+import types
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from qgpt_jax.errors import CheckpointError, QGPTError
 from qgpt_jax.quantum.circuits import n_circuit_weights
 
 TORCH_HINT = "pip install 'qgpt-jax[torch]'"
-MODEL_TYPES = {"classical": "classical", "quantum": "original"}
+MODEL_TYPES = types.MappingProxyType({"classical": "classical", "quantum": "original"})
 DEFAULT_N_QUBITS = 4  # the original's default when its meta does not record n_qubits
 
 # Prefixes that wrappers add to every key (DataParallel, torch.compile); they carry no meaning.

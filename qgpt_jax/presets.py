@@ -38,15 +38,17 @@ class Preset:
 
 # nanoGPT's shakespeare-char settings (karpathy/nanoGPT, config/train_shakespeare_char.py and
 # train.py's defaults): warmup, cosine decay to a tenth, clipping, beta2 0.99, weight decay 0.1.
-_NANOGPT_SCHEDULE = dict(
-    learning_rate=1e-3,
-    min_learning_rate=1e-4,
-    warmup_iters=100,
-    lr_schedule="cosine",
-    grad_clip=1.0,
-    beta2=0.99,
-    weight_decay=0.1,
-    eval_interval=250,
+_NANOGPT_SCHEDULE = types.MappingProxyType(
+    dict(
+        learning_rate=1e-3,
+        min_learning_rate=1e-4,
+        warmup_iters=100,
+        lr_schedule="cosine",
+        grad_clip=1.0,
+        beta2=0.99,
+        weight_decay=0.1,
+        eval_interval=250,
+    )
 )
 
 _PRESETS = (

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import (
@@ -473,30 +474,33 @@ class Bench(TypedDict):
 
 # --- schemas and validation ----------------------------------------------------------------------
 
-SCHEMAS: dict[str, tuple[type, str, str]] = {
-    "results": (
-        Comparison,
-        "qgpt-jax comparison report (results.json)",
-        "Written by `python -m experiments.compare`, atomically, at the start and after every "
-        "finished group of runs. schema_version 2 added schema_version, status, per-run status, "
-        "the engine fields (seed groups, compile cache, resume) and config.quantum_device (the "
-        "device fields apart from config.model); files without schema_version are version 1. "
-        "schema_version 3 made summary a list (one entry per model, with 95% intervals and "
-        "paired comparisons), added conclusion, and per run attention and hidden_width (models "
-        "such as classical-matched:enhance differ from the shared config). schema_version 4 "
-        "added config.margin, per comparison margin, tost_p, p_nonparametric, "
-        "detectable_effect, verdict and seeds_needed, and per run train_tokens and val_tokens "
-        "(what the final losses cover: the whole-split estimate of train.final_eval_tokens, or "
-        "the last in-training estimate) and val_loss_sampled (that last in-training estimate).",
-    ),
-    "bench": (
-        Bench,
-        "qgpt-jax benchmark (bench.json)",
-        "Written by `python -m experiments.bench`: the training throughput of each model on "
-        "each device, measured in one process, with the FLOP rate against a matmul peak and, "
-        "with --sweep, the cost curves' growth and crossovers.",
-    ),
-}
+SCHEMAS: Mapping[str, tuple[type, str, str]] = types.MappingProxyType(
+    {
+        "results": (
+            Comparison,
+            "qgpt-jax comparison report (results.json)",
+            "Written by `python -m experiments.compare`, atomically, at the start and after every"
+            " finished group of runs. schema_version 2 added schema_version, status, per-run "
+            "status, the engine fields (seed groups, compile cache, resume) and "
+            "config.quantum_device (the device fields apart from config.model); files without "
+            "schema_version are version 1. schema_version 3 made summary a list (one entry per "
+            "model, with 95% intervals and paired comparisons), added conclusion, and per run "
+            "attention and hidden_width (models such as classical-matched:enhance differ from the"
+            " shared config). schema_version 4 added config.margin, per comparison margin, "
+            "tost_p, p_nonparametric, detectable_effect, verdict and seeds_needed, and per run "
+            "train_tokens and val_tokens (what the final losses cover: the whole-split estimate "
+            "of train.final_eval_tokens, or the last in-training estimate) and val_loss_sampled "
+            "(that last in-training estimate).",
+        ),
+        "bench": (
+            Bench,
+            "qgpt-jax benchmark (bench.json)",
+            "Written by `python -m experiments.bench`: the training throughput of each model on "
+            "each device, measured in one process, with the FLOP rate against a matmul peak and, "
+            "with --sweep, the cost curves' growth and crossovers.",
+        ),
+    }
+)
 """Each schema's record, title and description, by name (``<name>.schema.json``)."""
 SCHEMA_ID = "https://github.com/qgpt-jax/qgpt-jax/schemas/{name}.schema.json"
 

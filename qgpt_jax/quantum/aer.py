@@ -18,6 +18,7 @@ import contextlib
 import functools
 import math
 import os
+import types
 from dataclasses import dataclass
 
 import jax
@@ -29,16 +30,18 @@ from qgpt_jax.errors import QuantumExecutionError
 from qgpt_jax.profiling import HOST_PREFIX
 from qgpt_jax.quantum.circuits import ATTENTION, Circuit
 
-QISKIT_GATES = {
-    "Hadamard": "h",
-    "PhaseShift": "p",
-    "RX": "rx",
-    "RY": "ry",
-    "RZ": "rz",
-    "CNOT": "cx",
-    "CZ": "cz",
-    "PauliX": "x",
-}
+QISKIT_GATES = types.MappingProxyType(
+    {
+        "Hadamard": "h",
+        "PhaseShift": "p",
+        "RX": "rx",
+        "RY": "ry",
+        "RZ": "rz",
+        "CNOT": "cx",
+        "CZ": "cz",
+        "PauliX": "x",
+    }
+)
 """PennyLane operation -> qiskit gate, for every gate the attention circuit may use."""
 
 SHIFT = math.pi / 2
@@ -46,7 +49,7 @@ SHIFT = math.pi / 2
 apart (RX/RY/RZ: +-1/2, PhaseShift: 0 and 1), so d<Z..Z>/dtheta = (f(theta + pi/2) - f(theta -
 pi/2)) / 2 exactly."""
 
-SHIFTABLE = {"p", "rx", "ry", "rz"}
+SHIFTABLE = frozenset({"p", "rx", "ry", "rz"})
 """qiskit gates the shift rule holds for, once the circuit is transpiled."""
 
 

@@ -123,7 +123,7 @@ def hardware_resources(n_qubits: int, length: int) -> dict:
         rng.uniform(0.1, 1, QUIXER_DEGREE + 1),
         rng.uniform(0, 2 * np.pi, 4 * n),
     )
-    transpiled = transpile(circuit, basis_gates=GENERIC_BASIS, seed_transpiler=0)
+    transpiled = transpile(circuit, basis_gates=list(GENERIC_BASIS), seed_transpiler=0)
     return {
         "circuit": "quixer-lcu",
         "width": circuit.num_qubits,

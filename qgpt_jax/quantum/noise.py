@@ -10,19 +10,22 @@ tens of seconds per job.
 from __future__ import annotations
 
 import functools
+import types
 
 from qgpt_jax.errors import ConfigError
 
-_FAKE_BACKENDS = {
-    "belem": "FakeBelemV2",  # 5 qubits
-    "lima": "FakeLimaV2",  # 5
-    "manila": "FakeManilaV2",  # 5
-    "quito": "FakeQuitoV2",  # 5
-    "jakarta": "FakeJakartaV2",  # 7
-    "lagos": "FakeLagosV2",  # 7
-    "nairobi": "FakeNairobiV2",  # 7
-    "perth": "FakePerth",  # 7
-}
+_FAKE_BACKENDS = types.MappingProxyType(
+    {
+        "belem": "FakeBelemV2",  # 5 qubits
+        "lima": "FakeLimaV2",  # 5
+        "manila": "FakeManilaV2",  # 5
+        "quito": "FakeQuitoV2",  # 5
+        "jakarta": "FakeJakartaV2",  # 7
+        "lagos": "FakeLagosV2",  # 7
+        "nairobi": "FakeNairobiV2",  # 7
+        "perth": "FakePerth",  # 7
+    }
+)
 
 
 def available_backends() -> list[str]:

@@ -21,6 +21,8 @@ runs inside PennyLane's ``pure_callback``.
 
 from __future__ import annotations
 
+import types
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -58,39 +60,41 @@ from qgpt_jax.quantum.aer import (
     transpiled_circuit,
 )
 
-GATES: dict[str, str | None] = {
-    "Identity": None,
-    "GlobalPhase": None,
-    "Snapshot": None,
-    "PauliX": "x",
-    "PauliY": "y",
-    "PauliZ": "z",
-    "Hadamard": "h",
-    "S": "s",
-    "Adjoint(S)": "sdg",
-    "T": "t",
-    "Adjoint(T)": "tdg",
-    "SX": "sx",
-    "Adjoint(SX)": "sxdg",
-    "RX": "rx",
-    "RY": "ry",
-    "RZ": "rz",
-    "PhaseShift": "p",
-    "U1": "p",
-    "CNOT": "cx",
-    "CY": "cy",
-    "CZ": "cz",
-    "CH": "ch",
-    "SWAP": "swap",
-    "ISWAP": "iswap",
-    "ECR": "ecr",
-    "IsingXX": "rxx",
-    "IsingYY": "ryy",
-    "IsingZZ": "rzz",
-    "Toffoli": "ccx",
-    "CCZ": "ccz",
-    "CSWAP": "cswap",
-}
+GATES: Mapping[str, str | None] = types.MappingProxyType(
+    {
+        "Identity": None,
+        "GlobalPhase": None,
+        "Snapshot": None,
+        "PauliX": "x",
+        "PauliY": "y",
+        "PauliZ": "z",
+        "Hadamard": "h",
+        "S": "s",
+        "Adjoint(S)": "sdg",
+        "T": "t",
+        "Adjoint(T)": "tdg",
+        "SX": "sx",
+        "Adjoint(SX)": "sxdg",
+        "RX": "rx",
+        "RY": "ry",
+        "RZ": "rz",
+        "PhaseShift": "p",
+        "U1": "p",
+        "CNOT": "cx",
+        "CY": "cy",
+        "CZ": "cz",
+        "CH": "ch",
+        "SWAP": "swap",
+        "ISWAP": "iswap",
+        "ECR": "ecr",
+        "IsingXX": "rxx",
+        "IsingYY": "ryy",
+        "IsingZZ": "rzz",
+        "Toffoli": "ccx",
+        "CCZ": "ccz",
+        "CSWAP": "cswap",
+    }
+)
 """PennyLane operation -> qiskit gate (``None``: no effect on any measurement, dropped; a
 ``Snapshot`` is run by ``qml.snapshots`` as its own tape, so inside a tape it does nothing).
 
@@ -111,7 +115,7 @@ of two eigenvalues one apart (rx, ry, rz, rxx, ryy, rzz: +-1/2; p: 0 and 1), so 
 probability is a + b cos(theta) + c sin(theta) and its derivative is exactly
 (p(theta + pi/2) - p(theta - pi/2)) / 2, with shots as well (the same rule on sampled values)."""
 
-SHIFTABLE = {"rx", "ry", "rz", "p", "rxx", "ryy", "rzz"}
+SHIFTABLE = frozenset({"rx", "ry", "rz", "p", "rxx", "ryy", "rzz"})
 """qiskit gates whose angle ``SHIFT`` differentiates: every parametrized gate of ``GATES``, so
 ``decompose`` already turns every other gate into ones the device can differentiate."""
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from qgpt_jax.quantum.circuits import ATTENTION, Circuit
 
-GENERIC_BASIS = ["rz", "sx", "x", "cx"]
+GENERIC_BASIS = ("rz", "sx", "x", "cx")
 RESOURCE_FIELDS = ("circuit", "width", "depth", "two_qubit_gates", "parameters")
 """What ``circuit_resources`` reports of one transpiled circuit."""
 
@@ -36,7 +36,7 @@ def circuit_resources(
     gates, params = recorded(n_qubits, circuit)
     if noise is None:
         transpiled, _, _ = transpiled_circuit(gates, n_qubits)
-        transpiled = transpile(transpiled, basis_gates=GENERIC_BASIS, seed_transpiler=0)
+        transpiled = transpile(transpiled, basis_gates=list(GENERIC_BASIS), seed_transpiler=0)
     else:
         transpiled, _, _ = transpiled_circuit(gates, n_qubits, noise)
     return {
