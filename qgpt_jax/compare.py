@@ -202,34 +202,15 @@ def compare(
     ``tensorboard_dir``, each finished run's metrics also go to TensorBoard event files there.
     ``margin`` is the study's smallest effect of interest in nats (its equivalence tests).
     """
-    if not margin > 0:
-        raise ConfigError(f"--margin must be a positive number of nats, got {margin}")
+    configs = check_request(
+        models, mc, dataset, tc, mesh=mesh, ckpt_every=ckpt_every, margin=margin
+    )
     mc = dataclasses.replace(mc, vocab_size=dataset.tokenizer.vocab_size)
-    configs = model_configs(models, mc)  # validates each
     groups = seed_groups(seeds, seeds_in_parallel)
-    if mesh is not None:  # fail before training anything, not at the first model that can't
-        for config in configs.values():
-            check_fits(
-                MeshSpec(**mesh.shape),
-                tc.batch_size,
-                config.device if kind_of(config).runs_circuits else None,
-            )
-    if ckpt_every is not None and ckpt_every < 1:
-        raise ConfigError(f"--ckpt-every must be a positive number of steps, got {ckpt_every}")
     out = Path(out)
     # One run per output folder, held for this run's life (the kernel releases it on a kill).
     with exclusive_use(out) if is_main_process() else contextlib.nullcontext():
-        if not resume and not force and (out / "results.json").exists():
-            raise ConfigError(
-                f"{out} already holds a report; continue it with --resume {out}, replace it with "
-                f"--force, or choose another --out"
-            )
-        earlier = load_results(out).get("runs", []) if resume else []
-        done = {
-            (r["model"], r["seed"]): r
-            for r in earlier
-            if r.get("status", "done") == "done"  # reports before schema 2 hold finished runs only
-        }
+        done = finished_runs(out, resume=resume, force=force)
         engine: Engine = {
             "seeds_in_parallel": seeds_in_parallel,
             "mesh": dict(mesh.shape) if mesh is not None else None,
@@ -237,58 +218,75 @@ def compare(
             "ckpt_every": ckpt_every,
         }
         results = new_results(preset, models, seeds, margin, mc, tc, engine, sample_tokens)
-        results["quantum_resources"] = {
-            model: quantum_resources(config, tc, dataset)
-            for model, config in configs.items()
-            if kind_of(config).runs_circuits
-        }
-        # Runs done before stay in every rewrite of the report, from the first on.
-        results["runs"] = list(done.values())
+        results["quantum_resources"] = resources_of(configs, tc, dataset)
+        results["runs"] = list(done.values())  # kept in every rewrite of the report
         session = _Session(out, results, tc, models, seeds, log)
-        try:
-            if not resume:  # a resumed report is rewritten once there is something new in it
-                session.write("running")
+        how = dict(sample_tokens=sample_tokens, tensorboard_dir=tensorboard_dir, mesh=mesh)
+        how |= dict(
+            progress=progress, profile_dir=profile_dir, ckpt_every=ckpt_every, resume=resume
+        )
+        with session.reporting(resumed=resume):
             for (model, config), group in itertools.product(configs.items(), groups):
                 if all((model, seed) in done for seed in group):
                     log(f"{model} seeds {group}: done in the earlier run, not retrained")
                     continue
-                trained = session.train(
-                    model,
-                    config,
-                    group,
-                    dataset,
-                    mesh=mesh,
-                    progress=progress,
-                    profile_dir=profile_dir,
-                    checkpoints=(
-                        RunCheckpoints(
-                            run_state_dir(out, path_name(model), group), keep_checkpoints
-                        )
-                        if ckpt_every or resume
-                        else None
-                    ),
-                    ckpt_every=ckpt_every,
-                    resume=resume,
+                checkpoints = (
+                    RunCheckpoints(run_state_dir(out, path_name(model), group), keep_checkpoints)
+                    if ckpt_every or resume
+                    else None
                 )
-                for result in trained:
-                    session.record(
-                        model, config, group, result, dataset, sample_tokens, tensorboard_dir
-                    )
-                release_compiled()
-                session.write("running")
-        except KeyboardInterrupt:
-            session.write("interrupted")
-            raise
-        except StorageError as exc:  # a full disk: what is on it stays, resumable once freed
-            session.write("failed", best_effort=True)
-            raise StorageError(f"{exc}, then continue with --resume {out}") from None
-        except CheckpointError:  # nothing new was trained: the report stays as it was
-            raise
-        except QGPTError:
-            session.write("failed")
-            raise
-        session.write("done")
+                session.train_group(model, config, group, dataset, checkpoints, **how)
         return results
+
+
+def resources_of(configs: dict[str, ModelConfig], tc: TrainConfig, dataset: Dataset) -> dict:
+    """``quantum_resources`` of every model that runs circuits."""
+    return {
+        model: quantum_resources(config, tc, dataset)
+        for model, config in configs.items()
+        if kind_of(config).runs_circuits
+    }
+
+
+def check_request(
+    models: list[str],
+    mc: ModelConfig,
+    dataset: Dataset,
+    tc: TrainConfig,
+    *,
+    mesh,
+    ckpt_every,
+    margin,
+) -> dict[str, ModelConfig]:
+    """Every model's configuration, once the whole request is known to be possible: fail before
+    training anything, not at the first model that cannot run."""
+    if not margin > 0:
+        raise ConfigError(f"--margin must be a positive number of nats, got {margin}")
+    mc = dataclasses.replace(mc, vocab_size=dataset.tokenizer.vocab_size)
+    configs = model_configs(models, mc)  # validates each
+    if mesh is not None:
+        for config in configs.values():
+            device = config.device if kind_of(config).runs_circuits else None
+            check_fits(MeshSpec(**mesh.shape), tc.batch_size, device)
+    if ckpt_every is not None and ckpt_every < 1:
+        raise ConfigError(f"--ckpt-every must be a positive number of steps, got {ckpt_every}")
+    return configs
+
+
+def finished_runs(out: Path, *, resume: bool, force: bool) -> dict[tuple[str, int], RunRecord]:
+    """The runs an earlier report in ``out`` finished, by (model, seed), when resuming it; a
+    report already there is kept unless the run resumes or replaces it (``force``)."""
+    if not resume and not force and (out / "results.json").exists():
+        raise ConfigError(
+            f"{out} already holds a report; continue it with --resume {out}, replace it with "
+            f"--force, or choose another --out"
+        )
+    earlier = load_results(out).get("runs", []) if resume else []
+    return {
+        (r["model"], r["seed"]): r
+        for r in earlier
+        if r.get("status", "done") == "done"  # reports before schema 2 hold finished runs only
+    }
 
 
 def new_results(
@@ -337,6 +335,47 @@ class _Session:
         except StorageError:
             if not best_effort:
                 raise
+
+    @contextlib.contextmanager
+    def reporting(self, resumed: bool):
+        """The report's status around the training: ``running`` from the start (a resumed report
+        once there is something new in it), then ``done``, ``interrupted`` or ``failed``; a
+        checkpoint error leaves the report as it was (nothing new was trained)."""
+        if not resumed:
+            self.write("running")
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.write("interrupted")
+            raise
+        except StorageError as exc:  # a full disk: what is on it stays, resumable once freed
+            self.write("failed", best_effort=True)
+            raise StorageError(f"{exc}, then continue with --resume {self.out}") from None
+        except CheckpointError:
+            raise
+        except QGPTError:
+            self.write("failed")
+            raise
+        self.write("done")
+
+    def train_group(
+        self,
+        model,
+        config,
+        group,
+        dataset,
+        checkpoints,
+        *,
+        sample_tokens,
+        tensorboard_dir,
+        **engine,
+    ) -> None:
+        """Train ``group``'s seeds of ``model``, record each, free the compiled programs and
+        rewrite the report."""
+        for result in self.train(model, config, group, dataset, checkpoints=checkpoints, **engine):
+            self.record(model, config, group, result, dataset, sample_tokens, tensorboard_dir)
+        release_compiled()
+        self.write("running")
 
     def train(self, model, config, group, dataset, *, profile_dir, checkpoints, **engine):
         """``group``'s seeds of ``model`` trained as one program (a diverged run is recorded as
