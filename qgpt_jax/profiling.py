@@ -11,6 +11,7 @@ Host work of callback devices is annotated ``host: ...`` (``HOST_PREFIX``) and t
 from __future__ import annotations
 
 import collections
+import dataclasses
 import re
 from pathlib import Path
 
@@ -103,6 +104,84 @@ def _newest(profile_dir: str | Path, pattern: str) -> Path | None:
     return found[-1] if found else None
 
 
+@dataclasses.dataclass
+class _Tally:
+    """Running sums of one trace's events, kept apart so reading and reporting split cleanly."""
+
+    total_us: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    count: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    part_us: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    part_count: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    host_us: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    host_count: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    loop_us: float = 0.0
+
+
+def _tally_events(planes, scopes: dict[str, str]) -> _Tally:
+    """Sort every event into host work, control flow or an operation (and its part), once."""
+    tally = _Tally()
+    for plane in planes:
+        for line in plane.lines:
+            for event in line.events:
+                name, us = event.name, event.duration_ns / 1e3
+                if name.startswith(HOST_PREFIX):
+                    tally.host_us[name.removeprefix(HOST_PREFIX)] += us
+                    tally.host_count[name.removeprefix(HOST_PREFIX)] += 1
+                    continue
+                if "hlo_op" not in dict(event.stats):
+                    continue  # profiler bookkeeping, Python frames, "end:" markers
+                if op_category(name) in CONTROL_FLOW:
+                    tally.loop_us += us
+                    continue
+                tally.total_us[op_category(name)] += us
+                tally.count[op_category(name)] += 1
+                if scopes:
+                    part = part_of(scopes.get(name, ""))
+                    tally.part_us[part] += us
+                    tally.part_count[part] += 1
+    return tally
+
+
+def _per_step(tally: _Tally, trace: Path, steps: int, top: int, by_part: bool) -> dict:
+    """Turn the trace's sums into per-step figures and shares, the form the report compares."""
+    ops_us = sum(tally.total_us.values())
+    summary = {
+        "trace": str(trace),
+        "steps": steps,
+        "op_launches_per_step": sum(tally.count.values()) / steps,
+        "op_us_per_step": ops_us / steps,
+        "control_flow_us_per_step": tally.loop_us / steps,
+        "top": [
+            {
+                "category": name,
+                "us_per_step": us / steps,
+                "launches_per_step": tally.count[name] / steps,
+                "share": us / ops_us,
+            }
+            for name, us in tally.total_us.most_common(top)
+        ],
+        "host": [
+            {
+                "work": name,
+                "us_per_step": us / steps,
+                "calls_per_step": tally.host_count[name] / steps,
+            }
+            for name, us in tally.host_us.most_common()
+        ],
+    }
+    if by_part:
+        summary["parts"] = [
+            {
+                "part": part,
+                "us_per_step": us / steps,
+                "launches_per_step": tally.part_count[part] / steps,
+                "share": us / ops_us,
+            }
+            for part, us in tally.part_us.most_common()
+        ]
+    return summary
+
+
 def summarize_trace(
     profile_dir: str | Path, steps: int, hlo_text: str | None = None, top: int = 8
 ) -> dict:
@@ -118,58 +197,5 @@ def summarize_trace(
     if trace is None:
         return {}
     scopes = scope_names(hlo_text) if hlo_text else {}
-    total_us, count = collections.Counter(), collections.Counter()
-    part_us, part_count = collections.Counter(), collections.Counter()
-    host_us, host_count = collections.Counter(), collections.Counter()
-    loop_us = 0.0
-    for plane in ProfileData.from_file(str(trace)).planes:
-        for line in plane.lines:
-            for event in line.events:
-                name, us = event.name, event.duration_ns / 1e3
-                if name.startswith(HOST_PREFIX):
-                    host_us[name.removeprefix(HOST_PREFIX)] += us
-                    host_count[name.removeprefix(HOST_PREFIX)] += 1
-                    continue
-                if "hlo_op" not in dict(event.stats):
-                    continue  # profiler bookkeeping, Python frames, "end:" markers
-                if op_category(name) in CONTROL_FLOW:
-                    loop_us += us
-                    continue
-                total_us[op_category(name)] += us
-                count[op_category(name)] += 1
-                if scopes:
-                    part = part_of(scopes.get(name, ""))
-                    part_us[part] += us
-                    part_count[part] += 1
-    ops_us = sum(total_us.values())
-    summary = {
-        "trace": str(trace),
-        "steps": steps,
-        "op_launches_per_step": sum(count.values()) / steps,
-        "op_us_per_step": ops_us / steps,
-        "control_flow_us_per_step": loop_us / steps,
-        "top": [
-            {
-                "category": name,
-                "us_per_step": us / steps,
-                "launches_per_step": count[name] / steps,
-                "share": us / ops_us,
-            }
-            for name, us in total_us.most_common(top)
-        ],
-        "host": [
-            {"work": name, "us_per_step": us / steps, "calls_per_step": host_count[name] / steps}
-            for name, us in host_us.most_common()
-        ],
-    }
-    if scopes:
-        summary["parts"] = [
-            {
-                "part": part,
-                "us_per_step": us / steps,
-                "launches_per_step": part_count[part] / steps,
-                "share": us / ops_us,
-            }
-            for part, us in part_us.most_common()
-        ]
-    return summary
+    tally = _tally_events(ProfileData.from_file(str(trace)).planes, scopes)
+    return _per_step(tally, trace, steps, top, by_part=bool(scopes))
