@@ -654,6 +654,32 @@ class QgptAerDevice(Device):
         angles (for derivatives). Returns the tapes' results and ``derivatives`` (``None`` for
         what was not asked). The tracker counts one ``counter``, ``executions`` (bindings run),
         ``jobs`` and ``shots``."""
+        plans, groups = self._plan(circuits, results, derivative)
+        outcomes, executions, total_shots = self._run_groups(groups, len(circuits))
+        all_results, all_derivatives = [], []
+        for tape, (wires, columns, n_base), values in zip(circuits, plans, outcomes, strict=True):
+            base = values[:n_base] if n_base else None
+            all_results.append(measure(tape, base, wires, self._rng) if results else None)
+            all_derivatives.append(
+                derivatives(tape, columns, values[n_base:], base, wires, self._rng)
+                if derivative
+                else None
+            )
+
+        if self.tracker.active:
+            self.tracker.update(
+                **{counter: 1},
+                executions=executions,
+                jobs=sum(1 for members in groups.values() if members),
+                shots=total_shots,
+            )
+            self.tracker.record()
+        return all_results, all_derivatives
+
+    def _plan(self, circuits, results: bool, derivative: bool):
+        """Group the tapes' bindings by what one Aer job can run together, so each group is one
+        job; also returns, per tape, how to read its rows back (readout wires, trainable columns,
+        number of own bindings)."""
         plans, groups = [], {}
         for index, tape in enumerate(circuits):
             wire_order = self.wires if self.wires is not None else tape.wires
@@ -671,8 +697,12 @@ class QgptAerDevice(Device):
             groups.setdefault(key, []).append((index, np.concatenate(blocks)))
             wires = Wires([wire_order[i] for i in readout_qubits])
             plans.append((wires, columns, len(rows) if needs_base else 0))
+        return plans, groups
 
-        outcomes: list[np.ndarray | None] = [None] * len(circuits)
+    def _run_groups(self, groups: dict, n_tapes: int):
+        """Run each group as one job and hand every tape back its own slice of the outcomes,
+        with the bindings and shots run, which the tracker counts."""
+        outcomes: list[np.ndarray | None] = [None] * n_tapes
         executions = total_shots = 0
         for (n_qubits, gates, readout_qubits, shots), members in groups.items():
             rows = np.concatenate([member_rows for _, member_rows in members])
@@ -697,26 +727,7 @@ class QgptAerDevice(Device):
             for index, member_rows in members:
                 outcomes[index] = values[start : start + len(member_rows)]
                 start += len(member_rows)
-
-        all_results, all_derivatives = [], []
-        for tape, (wires, columns, n_base), values in zip(circuits, plans, outcomes, strict=True):
-            base = values[:n_base] if n_base else None
-            all_results.append(measure(tape, base, wires, self._rng) if results else None)
-            all_derivatives.append(
-                derivatives(tape, columns, values[n_base:], base, wires, self._rng)
-                if derivative
-                else None
-            )
-
-        if self.tracker.active:
-            self.tracker.update(
-                **{counter: 1},
-                executions=executions,
-                jobs=sum(1 for members in groups.values() if members),
-                shots=total_shots,
-            )
-            self.tracker.record()
-        return all_results, all_derivatives
+        return outcomes, executions, total_shots
 
     def _program(self, n_qubits: int, gates, readout_qubits, sampled: bool) -> Program:
         key = (n_qubits, gates, readout_qubits, sampled)
