@@ -42,55 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@main_guard
-def main(argv=None) -> None:
-    args = build_parser().parse_args(argv)
-    setup_runtime()
-    import dataclasses
-    from pathlib import Path
-
-    import jax
-
-    from qgpt_jax.attention import validated
-    from qgpt_jax.checkpoint import load_checkpoint
-    from qgpt_jax.config import TrainConfig
-    from qgpt_jax.data import load_dataset
-    from qgpt_jax.errors import ConfigError
-    from qgpt_jax.evaluation import evaluate_components
-    from qgpt_jax.model import init
-    from qgpt_jax.storage import atomic_write_json
-
-    key = jax.random.key(args.seed)
-    tokenizer = None
-    if args.checkpoint:
-        config, params, tokenizer = load_checkpoint(args.checkpoint)
-        if config.attention == "classical":
-            raise ConfigError(
-                "the checkpoint holds a classical model; pass one of a quantum or surrogate kind"
-            )
-        given = overrides_for(ModelConfig, args)
-        how = overrides_for(DeviceConfig, args)  # where it runs may change
-        clash = {k: v for k, v in given.items() if getattr(config, k) != v}
-        if clash:
-            name, value = next(iter(clash.items()))
-            raise ConfigError(
-                f"the checkpoint was trained with {name}={getattr(config, name)!r}, not {value!r}; "
-                f"drop --{name.replace('_', '-')} (a checkpoint runs with its own architecture)"
-            )
-        config = validated(config.on(**how))
-    else:
-        overrides = {**overrides_for(ModelConfig, args), **overrides_for(DeviceConfig, args)}
-        overrides.setdefault("attention", "enhance")
-        config = ModelConfig.from_preset(args.preset, **overrides)
-        if config.attention == "classical":
-            raise ConfigError("--attention must be a quantum or surrogate kind, not classical")
-    dataset = load_dataset(args.data, block_size=config.block_size, tokenizer=tokenizer)
-    if not args.checkpoint:
-        config = dataclasses.replace(config, vocab_size=dataset.tokenizer.vocab_size)
-        params = init(config, key)
-    tc = TrainConfig.from_preset(args.preset)
-    result = evaluate_components(config, tc, params, dataset, key, seed=args.seed)
-
+def _print_report(result: dict) -> None:
+    """The results in the few lines a reader scans; the JSON file keeps every figure."""
     heads, model = result["heads"], result["model"]
     print(f"attention kind {result['attention']} on {result['device']}")
     print(f"input {heads['input_shape']} -> head output {heads['output_shape']}")
@@ -113,6 +66,26 @@ def main(argv=None) -> None:
             f"(difference {model['difference']:+.5f})"
         )
     print(line)
+
+
+@main_guard
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+    setup_runtime()
+    from pathlib import Path
+
+    from qgpt_jax.evaluation import evaluate_components_for
+    from qgpt_jax.storage import atomic_write_json
+
+    result = evaluate_components_for(
+        preset=args.preset,
+        checkpoint=args.checkpoint,
+        data=args.data,
+        seed=args.seed,
+        model_overrides=overrides_for(ModelConfig, args),
+        device_overrides=overrides_for(DeviceConfig, args),
+    )
+    _print_report(result)
     if args.json:
         atomic_write_json(Path(args.json), result)
 

@@ -14,9 +14,12 @@ import jax
 import jax.numpy as jnp
 
 from qgpt_jax.attention import KINDS, kind_of, validated
+from qgpt_jax.checkpoint import load_checkpoint
 from qgpt_jax.config import ModelConfig, TrainConfig
+from qgpt_jax.data import load_dataset
 from qgpt_jax.engine import estimate_losses_counted, estimate_losses_of
 from qgpt_jax.errors import ConfigError
+from qgpt_jax.model import init
 
 
 def _median_seconds(fn, *args, repeats: int = 20) -> float:
@@ -116,6 +119,62 @@ def evaluate_components(
         "heads": compare_heads(config, key),
         "model": contribution(config, tc, params, dataset, seed),
     }
+
+
+def _checkpoint_config(checkpoint: str, model_overrides: dict, device_overrides: dict):
+    """A checkpoint runs with its own architecture: refuse flags that would change it, and take
+    only where it runs (device flags) from the command line."""
+    config, params, tokenizer = load_checkpoint(checkpoint)
+    if config.attention == "classical":
+        raise ConfigError(
+            "the checkpoint holds a classical model; pass one of a quantum or surrogate kind"
+        )
+    clash = {k: v for k, v in model_overrides.items() if getattr(config, k) != v}
+    if clash:
+        name, value = next(iter(clash.items()))
+        raise ConfigError(
+            f"the checkpoint was trained with {name}={getattr(config, name)!r}, not {value!r}; "
+            f"drop --{name.replace('_', '-')} (a checkpoint runs with its own architecture)"
+        )
+    return validated(config.on(**device_overrides)), params, tokenizer
+
+
+def _fresh_config(preset: str, model_overrides: dict, device_overrides: dict) -> ModelConfig:
+    """Without a checkpoint the preset's model is evaluated, enhance unless another kind is
+    asked for, since comparing classical with itself says nothing."""
+    overrides = {**model_overrides, **device_overrides}
+    overrides.setdefault("attention", "enhance")
+    config = ModelConfig.from_preset(preset, **overrides)
+    if config.attention == "classical":
+        raise ConfigError("--attention must be a quantum or surrogate kind, not classical")
+    return config
+
+
+def evaluate_components_for(
+    *,
+    preset: str,
+    checkpoint: str | None = None,
+    data: str | None = None,
+    seed: int = 0,
+    model_overrides: dict | None = None,
+    device_overrides: dict | None = None,
+) -> dict:
+    """``evaluate_components`` from the command line's values, so the entry point only parses and
+    prints: a trained checkpoint's model, or a freshly initialised one of the preset."""
+    model_overrides, device_overrides = model_overrides or {}, device_overrides or {}
+    key = jax.random.key(seed)
+    if checkpoint:
+        config, params, tokenizer = _checkpoint_config(
+            checkpoint, model_overrides, device_overrides
+        )
+    else:
+        config, tokenizer = _fresh_config(preset, model_overrides, device_overrides), None
+    dataset = load_dataset(data, block_size=config.block_size, tokenizer=tokenizer)
+    if not checkpoint:
+        config = dataclasses.replace(config, vocab_size=dataset.tokenizer.vocab_size)
+        params = init(config, key)
+    tc = TrainConfig.from_preset(preset)
+    return evaluate_components(config, tc, params, dataset, key, seed=seed)
 
 
 DEFAULT_SETTINGS = ("default.qubit", "aer:shots=1024", "aer:shots=1024,noise=manila")
