@@ -33,6 +33,22 @@ def build_parser() -> argparse.ArgumentParser:
         "OUT/results.md, OUT/results.json, OUT/loss_curves.png and a checkpoint per run.",
     )
     add_preset_flag(parser)
+    add_what_flags(parser)
+    add_run_state_flags(parser)
+    add_output_flags(parser)
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_engine_flags(parser)
+    add_config_flags(parser, skip=("attention", "vocab_size"))
+    parser.epilog = (
+        "exit codes: 0 done; 2 bad input (one line says what and how to fix it); 3 a quantum "
+        "head could not run; 4 a training loss became NaN or infinite (the report is written, "
+        "marked failed); 130 interrupted (the report so far is written, marked interrupted)"
+    )
+    return parser
+
+
+def add_what_flags(parser: argparse.ArgumentParser) -> None:
+    """What is trained and how it is judged: models, seeds, the margin."""
     parser.add_argument(
         "--models",
         help="comma-separated models (default: "
@@ -47,6 +63,22 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated seeds, one run each (default: {DEFAULT_SEEDS}); the seeds of a "
         "model train together as one compiled program",
     )
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        metavar="NATS",
+        help=f"the smallest effect of interest, declared before the run: a kind whose paired "
+        f"difference to a control lies within +/- NATS (two one-sided tests at 95%%) is "
+        f"reported equivalent (default {DEFAULT_MARGIN}; see the README)",
+    )
+    parser.add_argument(
+        "--data", help="path to the corpus (default: $QGPT_DATA, the cache, or a download)"
+    )
+
+
+def add_run_state_flags(parser: argparse.ArgumentParser) -> None:
+    """How seeds share the machine and how a killed run continues."""
     parser.add_argument(
         "--seeds-in-parallel",
         type=int,
@@ -75,9 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
         "interrupted one continues from its newest checkpoint (its losses are bitwise those of "
         "an uninterrupted run)",
     )
-    parser.add_argument(
-        "--data", help="path to the corpus (default: $QGPT_DATA, the cache, or a download)"
-    )
+
+
+def add_output_flags(parser: argparse.ArgumentParser) -> None:
+    """Where the report goes and what else a run writes."""
     parser.add_argument(
         "--out", default=None, help="output folder (default: runs/compare-<timestamp>)"
     )
@@ -106,24 +139,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write into an output folder that already holds a report (it is replaced)",
     )
-    parser.add_argument(
-        "--margin",
-        type=float,
-        default=None,
-        metavar="NATS",
-        help=f"the smallest effect of interest, declared before the run: a kind whose paired "
-        f"difference to a control lies within +/- NATS (two one-sided tests at 95%%) is "
-        f"reported equivalent (default {DEFAULT_MARGIN}; see the README)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    add_engine_flags(parser)
-    add_config_flags(parser, skip=("attention", "vocab_size"))
-    parser.epilog = (
-        "exit codes: 0 done; 2 bad input (one line says what and how to fix it); 3 a quantum "
-        "head could not run; 4 a training loss became NaN or infinite (the report is written, "
-        "marked failed); 130 interrupted (the report so far is written, marked interrupted)"
-    )
-    return parser
 
 
 def resumed_arguments(args: argparse.Namespace) -> argparse.Namespace:

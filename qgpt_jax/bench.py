@@ -138,48 +138,16 @@ def measure_training(
     if probe is not None:
         entry["probe"] = probe
         if probe["step_s"] * S > seconds:
-            step_s = probe["step_s"] * S
-            return entry | {
-                "over_budget": True,
-                "steps": 0,
-                "train_s": None,
-                "compile_s": None,
-                "compile_cache": None,
-                "tokens_per_s": B * T * S / step_s,
-                "circuit_executions_per_step": probe["circuits_per_step"],
-                "circuits_per_s": 1 / probe["per_circuit_s"],
-                "executions_counted": f"estimated from one call of {probe['bindings']} bindings: "
-                f"a step would take {step_s:.3g} s, over the {seconds:g} s budget",
-                "flops_per_step": None,
-                "flops_per_s": None,
-                "peak_fraction": None,
-            }
+            return entry | estimated_entry(probe, B * T * S, S, seconds)
     chunk = 1 if host else min(tc.steps_per_call, max_steps)
     tc = dataclasses.replace(tc, steps_per_call=chunk, max_iters=max_steps)
     with quantum_failures_are_fatal(mc), executor_scope(mc) as executor:
         trainer = Trainer(mc, tc, list(seeds), dataset, mesh)
         compile_s, cache_outcome = compile_counting_cache(trainer, evaluation=False)
         flops = trainer.step_flops()
-        state = trainer.init()
-        jax.block_until_ready(state)
-        # One step first, then calls sized to what is left of the budget (one compiled program
-        # runs any number of steps up to the chunk), so a slow model stops near ``seconds``.
-        steps, elapsed, calls = 0, 0.0, 1
-        while steps + calls <= max_steps and (elapsed < seconds or steps == 0):
-            t = time.perf_counter()
-            state, _ = trainer.run(state, calls)  # returns host losses: the steps have finished
-            elapsed += time.perf_counter() - t
-            steps += calls
-            calls = max(1, min(chunk, int((seconds - elapsed) * steps / elapsed)))
+        steps, elapsed = train_for(trainer, seconds, max_steps, chunk)
         measured = executor.executions() if executor is not None else None
-    if not kind_of(mc).runs_circuits:
-        per_step, counted = 0, "classical"
-    elif measured is None:
-        per_step = circuits_per_forward(mc, B, T)
-        counted = "from shapes (backprop reuses the forward simulation)"
-    else:
-        per_step = measured / (steps * S)
-        counted = f"by the device ({DEVICES[mc.device].diff_method} gradients included)"
+    per_step, counted = circuits_per_step(mc, B, measured, steps * S)
     # Circuits simulated on the host are not in XLA's count: no FLOP rate for those models.
     flops_per_s = flops * steps * S / elapsed if flops is not None and not host else None
     if steps == 1 and elapsed > seconds:  # measured, but one step alone overran the budget
@@ -201,6 +169,57 @@ def measure_training(
         if flops_per_s is not None and peak_flops_per_s
         else None,
     } | entry
+
+
+def estimated_entry(probe: Probe, tokens_per_step: int, n_seeds: int, seconds: float) -> dict:
+    """The figures of an entry that one step would take over budget: estimated from the probe's
+    one timed circuit call, not trained."""
+    step_s = probe["step_s"] * n_seeds
+    return {
+        "over_budget": True,
+        "steps": 0,
+        "train_s": None,
+        "compile_s": None,
+        "compile_cache": None,
+        "tokens_per_s": tokens_per_step / step_s,
+        "circuit_executions_per_step": probe["circuits_per_step"],
+        "circuits_per_s": 1 / probe["per_circuit_s"],
+        "executions_counted": f"estimated from one call of {probe['bindings']} bindings: "
+        f"a step would take {step_s:.3g} s, over the {seconds:g} s budget",
+        "flops_per_step": None,
+        "flops_per_s": None,
+        "peak_fraction": None,
+    }
+
+
+def train_for(trainer: Trainer, seconds: float, max_steps: int, chunk: int) -> tuple[int, float]:
+    """Steps trained and their seconds: one step first, then calls sized to what is left of the
+    budget (one compiled program runs any number of steps up to ``chunk``), so that a slow
+    model stops near ``seconds``."""
+    state = trainer.init()
+    jax.block_until_ready(state)
+    steps, elapsed, calls = 0, 0.0, 1
+    while steps + calls <= max_steps and (elapsed < seconds or steps == 0):
+        t = time.perf_counter()
+        state, _ = trainer.run(state, calls)  # returns host losses: the steps have finished
+        elapsed += time.perf_counter() - t
+        steps += calls
+        calls = max(1, min(chunk, int((seconds - elapsed) * steps / elapsed)))
+    return steps, elapsed
+
+
+def circuits_per_step(mc: ModelConfig, batch: int, measured: int | None, seed_steps: int):
+    """Circuit executions of one seed's step and how they were counted: by the device where it
+    counts (gradients included), else from the shapes."""
+    if not kind_of(mc).runs_circuits:
+        return 0, "classical"
+    if measured is None:
+        return (
+            circuits_per_forward(mc, batch, mc.block_size),
+            "from shapes (backprop reuses the forward simulation)",
+        )
+    counted = f"by the device ({DEVICES[mc.device].diff_method} gradients included)"
+    return measured / seed_steps, counted
 
 
 def measure_raw_aer(
@@ -248,6 +267,23 @@ def bench_plan(
     return plan
 
 
+def sweep_plan(models, devices, configs, datasets, sweep: Sweep | None, skipped) -> list[tuple]:
+    """(value, model, config, train config, dataset) of every entry to measure: each model and
+    device at each swept value, a classical model once where the swept field cannot change it."""
+    values = sweep.values if sweep is not None else (None,)
+    plans = []
+    for value in values:
+        mc, tc = configs(value)
+        dataset = datasets(mc.block_size)
+        mc = dataclasses.replace(mc, vocab_size=dataset.tokenizer.vocab_size)
+        for model, config in bench_plan(models, devices, mc, skipped):
+            later = value != values[0]  # only a sweep has values after the first
+            if later and not kind_of(config).runs_circuits and not sweep.classical_varies:
+                continue
+            plans.append((value, model, config, tc, dataset))
+    return plans
+
+
 def run_bench(
     models: list[str],
     devices: list[str],
@@ -276,19 +312,7 @@ def run_bench(
         f"({peak['matmul_size']}^2 float32 matmul)"
     )
     values = sweep.values if sweep is not None else (None,)
-    plans = []
-    for value in values:
-        mc, tc = configs(value)
-        dataset = datasets(mc.block_size)
-        mc = dataclasses.replace(mc, vocab_size=dataset.tokenizer.vocab_size)
-        for model, config in bench_plan(models, devices, mc, progress):
-            if (
-                value != values[0]
-                and not kind_of(config).runs_circuits
-                and not sweep.classical_varies
-            ):
-                continue
-            plans.append((value, model, config, tc, dataset))
+    plans = sweep_plan(models, devices, configs, datasets, sweep, progress)
     entries = []
     bar = tqdm(plans, desc="bench", unit="entry", leave=False, disable=None)
     for value, model, config, tc, dataset in bar:
