@@ -121,8 +121,11 @@ def main_guard(func):
 
     @functools.wraps(func)
     def wrapper(argv=None):
+        from qgpt_jax.runtime import interrupts_kept
+
         try:
-            return func(argv)
+            with interrupts_kept():
+                return func(argv)
         except QGPTError as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(exc.exit_code)

@@ -42,7 +42,7 @@ from qgpt_jax.parallel import (
 )
 from qgpt_jax.profiling import summarize_trace
 from qgpt_jax.quantum.devices import DEVICES
-from qgpt_jax.runtime import return_freed_memory
+from qgpt_jax.runtime import raise_if_interrupted, return_freed_memory
 from qgpt_jax.train import build_programs, final_sweeps
 
 
@@ -518,6 +518,7 @@ class Run:
 
     def train_chunk(self, n: int, profiled: bool) -> None:
         """``train(n)``, profiled when asked; a non-finite loss says what the checkpoints kept."""
+        raise_if_interrupted()  # a Ctrl-C Python lost while compiling or in the last chunk
         profile_dir = self.options.profile_dir if profiled else None
         try:
             self.train(n, profile_dir)

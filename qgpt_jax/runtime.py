@@ -46,6 +46,9 @@ import contextlib
 import ctypes
 import logging
 import os
+import signal
+import sys
+import threading
 import warnings
 
 SMALL_MODEL_XLA_FLAGS = ("--xla_cpu_multi_thread_eigen=false",)
@@ -127,3 +130,55 @@ def return_freed_memory() -> None:
     a no-op where the C library is not glibc."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+class KeptInterrupt:
+    """A SIGINT handler that raises ``KeyboardInterrupt`` and remembers that it fired.
+
+    Python runs a signal handler between bytecodes of the main thread, wherever it is; when that
+    is inside a garbage-collector callback (JAX registers one, seen while a program compiles),
+    the interpreter prints "Exception ignored" and the interrupt is lost: the run went on to the
+    end and exited 0. Remembering it lets the engine raise it again at its next check
+    (``raise_if_interrupted``), so Ctrl-C always ends a run with its report marked interrupted.
+    """
+
+    def __init__(self):
+        self.requested = False
+
+    def __call__(self, signum, frame):
+        self.requested = True
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interrupts_kept():
+    """Install ``KeptInterrupt`` for SIGINT while the block runs (the entry points' main), and
+    keep the interpreter from printing an interrupt it lost (it is raised again); then put back
+    what was there. A process that ignores SIGINT keeps ignoring it."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main else None
+    if not main or previous in (signal.SIG_IGN, None):
+        yield
+        return
+    signal.signal(signal.SIGINT, KeptInterrupt())
+    unraisable = sys.unraisablehook
+
+    def quiet_lost_interrupt(info):  # it is raised again, so its "Exception ignored" is noise
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            unraisable(info)
+
+    sys.unraisablehook = quiet_lost_interrupt
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = unraisable
+
+
+def raise_if_interrupted() -> None:
+    """Raise the ``KeyboardInterrupt`` of a Ctrl-C that Python swallowed (see ``KeptInterrupt``);
+    nothing when none came or outside an entry point."""
+    handler = signal.getsignal(signal.SIGINT)
+    if isinstance(handler, KeptInterrupt) and handler.requested:
+        handler.requested = False
+        raise KeyboardInterrupt

@@ -221,3 +221,26 @@ def test_private_names_are_reached_only_through_private_api():
         and path.name != "runtime.py"
     ]
     assert offenders == []
+
+
+def test_a_swallowed_ctrl_c_is_raised_again_at_the_next_check():
+    """Python loses a KeyboardInterrupt raised inside a garbage-collector callback; the entry
+    points' handler remembers it, and the engine's next check raises it again."""
+    import signal
+
+    before, hook = signal.getsignal(signal.SIGINT), sys.unraisablehook
+    runtime.raise_if_interrupted()  # outside an entry point: nothing
+    with runtime.interrupts_kept():
+        handler = signal.getsignal(signal.SIGINT)
+        assert isinstance(handler, runtime.KeptInterrupt)
+        try:  # what the collector does with an exception from its callback
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler runs between bytecodes
+                pass
+        except KeyboardInterrupt:
+            pass
+        assert handler.requested
+        with pytest.raises(KeyboardInterrupt):
+            runtime.raise_if_interrupted()
+        runtime.raise_if_interrupted()  # raised once
+    assert signal.getsignal(signal.SIGINT) is before and sys.unraisablehook is hook
