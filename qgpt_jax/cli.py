@@ -42,6 +42,8 @@ FLAG_HELP = types.MappingProxyType(
         "warmup_iters": "steps of linear learning-rate warmup (0: none)",
         "lr_schedule": "learning rate after warmup: "
         "constant or cosine (decays to --min-learning-rate)",
+        "weight_decay_on": "parameters weight decay shrinks: all (the original) or matrices "
+        "(nanoGPT: matmul kernels and embeddings only)",
         "grad_clip": "clip gradients to this global norm (default: no clipping)",
     }
 )

@@ -24,6 +24,7 @@ LEGACY_NAMES = types.MappingProxyType({"seed": "original", "seed-large": "origin
 """Names used before the rename (kind and presets), still accepted so old checkpoints, results
 and commands keep working."""
 LR_SCHEDULES = ("constant", "cosine")
+WEIGHT_DECAY_TARGETS = ("all", "matrices")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -226,6 +227,10 @@ class TrainConfig:
     up to this many tokens, spread evenly (0: the final estimate is the last in-training one, of
     ``eval_iters`` random batches, as the original's)."""
     weight_decay: float = 0.01
+    weight_decay_on: str = "all"
+    """Which parameters weight decay shrinks: ``all`` (``torch.optim.AdamW`` on every
+    parameter, as the original) or ``matrices`` (nanoGPT's rule: matmul kernels and embeddings,
+    not biases, layer-norm scales or circuit angles)."""
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
@@ -264,6 +269,11 @@ class TrainConfig:
             f"quantum_learning_rate must be positive, got {self.quantum_learning_rate}",
         )
         _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        _check(
+            self.weight_decay_on in WEIGHT_DECAY_TARGETS,
+            f"unknown weight_decay_on {self.weight_decay_on!r}; choose one of: "
+            f"{', '.join(WEIGHT_DECAY_TARGETS)}",
+        )
         _check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must be in [0, 1)")
         _check(self.eps > 0, f"eps must be positive, got {self.eps}")
         _check(

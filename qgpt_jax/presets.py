@@ -47,6 +47,7 @@ _NANOGPT_SCHEDULE = types.MappingProxyType(
         grad_clip=1.0,
         beta2=0.99,
         weight_decay=0.1,
+        weight_decay_on="matrices",
         eval_interval=250,
     )
 )

@@ -285,6 +285,7 @@ class TrainSettings(TypedDict):
     eval_iters: int
     final_eval_tokens: NotRequired[int]
     weight_decay: NotRequired[float]
+    weight_decay_on: NotRequired[Literal["all", "matrices"]]
     beta1: NotRequired[float]
     beta2: NotRequired[float]
     eps: NotRequired[float]

@@ -89,12 +89,28 @@ def learning_rate_schedule(tc: TrainConfig, peak: float):
     )
 
 
+DECAYED_LEAVES = frozenset({"kernel", "embedding"})
+"""Leaf names ``weight_decay_on="matrices"`` decays: Flax's matmul kernels and embeddings."""
+
+
+def decayed(params):
+    """nanoGPT's weight-decay rule as an optax mask: True for matmul kernels and embeddings,
+    False for biases, layer-norm scales and circuit angles. By name, not by rank: under the
+    heads' ``nn.vmap`` a bias has two axes."""
+
+    def leaf_decays(path, _):
+        return getattr(path[-1], "key", None) in DECAYED_LEAVES
+
+    return jax.tree_util.tree_map_with_path(leaf_decays, params)
+
+
 def make_optimizer(
     tc: TrainConfig, kind: AttentionKind | None = None
 ) -> optax.GradientTransformation:
     """AdamW with PyTorch's defaults, from named pieces: optional global-norm clipping, the
-    learning-rate schedule, and their own learning rate for ``kind``'s quantum parameters if
-    asked."""
+    learning-rate schedule, decay of every parameter or of the matrices only, and their own
+    learning rate for ``kind``'s quantum parameters if asked."""
+    mask = decayed if tc.weight_decay_on == "matrices" else None
 
     def adamw(learning_rate):
         return optax.adamw(
@@ -103,15 +119,24 @@ def make_optimizer(
             b2=tc.beta2,
             eps=tc.eps,
             weight_decay=tc.weight_decay,
+            mask=mask,
         )
 
-    if tc.quantum_learning_rate is None:
-        # One flat parameter vector: a few fused update kernels instead of a few per leaf.
-        optimizer = optax.flatten(adamw(tc.learning_rate))
-    else:
+    if tc.quantum_learning_rate is not None:
         optimizer = optax.partition(
             {"classical": adamw(tc.learning_rate), "quantum": adamw(tc.quantum_learning_rate)},
             functools.partial(param_labels, kind=kind or KINDS["classical"]),
+        )
+    elif mask is None:
+        # One flat parameter vector: a few fused update kernels instead of a few per leaf.
+        optimizer = optax.flatten(adamw(tc.learning_rate))
+    else:
+        # optax.adamw's own pieces: the moments on the flat vector, the decay leaf by leaf (a
+        # mask needs the leaves).
+        optimizer = optax.chain(
+            optax.flatten(optax.scale_by_adam(b1=tc.beta1, b2=tc.beta2, eps=tc.eps)),
+            optax.add_decayed_weights(tc.weight_decay, mask),
+            optax.scale_by_learning_rate(learning_rate_schedule(tc, tc.learning_rate)),
         )
     if tc.grad_clip is None:
         return optimizer

@@ -21,6 +21,8 @@ from qgpt_jax.model import GPT, count_params, init
 from qgpt_jax.train import (
     RunKeys,
     create_state,
+    decayed,
+    learning_rate_schedule,
     make_optimizer,
     param_labels,
     train_step,
@@ -336,6 +338,56 @@ def test_without_quantum_learning_rate_all_parameters_share_one(enhance_shapes):
         np.testing.assert_allclose(update, -1e-3, rtol=1e-5)
 
 
+@pytest.mark.parametrize("quantum_learning_rate", [None, 0.1], ids=["flat", "partitioned"])
+def test_matrices_decay_kernels_and_embeddings_only(quantum_learning_rate):
+    """nanoGPT's rule: with zero gradients a step only decays, so every kernel and embedding
+    shrinks by lr * wd and biases, layer-norm scales and circuit angles stay where they are
+    (the heads' stacked biases have two axes, and are still not decayed)."""
+    tc = TrainConfig(learning_rate=0.1, weight_decay=0.5, weight_decay_on="matrices",
+                     quantum_learning_rate=quantum_learning_rate)
+    mc = ModelConfig.from_preset("tiny", attention="qkv", vocab_size=11, n_head=4,
+                                 quantum_heads=2)
+    shapes = jax.eval_shape(lambda: init(mc, jax.random.key(0)))
+    params = jax.tree_util.tree_map(lambda s: jnp.ones(s.shape, s.dtype), shapes)
+    grads = jax.tree_util.tree_map(jnp.zeros_like, params)
+    tx = make_optimizer(tc, KINDS["qkv"])
+    updates = jax.jit(lambda g, p: tx.update(g, tx.init(p), p)[0])(grads, params)
+    flat = traverse_util.flatten_dict(updates)
+    assert {path[-1] for path in flat} >= {"kernel", "embedding", "bias", "scale",
+                                           "circuit_weights"}
+    assert any(path[-1] == "bias" and update.ndim == 2 for path, update in flat.items())
+    for path, update in flat.items():
+        expected = -0.1 * 0.5 if path[-1] in {"kernel", "embedding"} else 0.0
+        np.testing.assert_allclose(update, expected, rtol=1e-6, err_msg=str(path))
+
+
+def test_matrices_decay_equals_optax_adamw_with_the_mask(enhance_shapes):
+    """The flat-moment form of the masked optimizer is optax.adamw's, over a few steps."""
+    tc = TrainConfig(learning_rate=0.05, weight_decay=0.1, weight_decay_on="matrices",
+                     beta2=0.99, grad_clip=1.0, warmup_iters=2, lr_schedule="cosine",
+                     max_iters=5)
+    reference = optax.chain(
+        optax.clip_by_global_norm(1.0),
+        optax.adamw(learning_rate_schedule(tc, tc.learning_rate), b1=tc.beta1, b2=tc.beta2,
+                    eps=tc.eps, weight_decay=tc.weight_decay, mask=decayed),
+    )
+    leaves, treedef = jax.tree_util.tree_flatten(enhance_shapes)
+    rng = np.random.default_rng(0)
+    params = treedef.unflatten([jnp.asarray(rng.normal(size=s.shape), s.dtype) for s in leaves])
+    ours, theirs = params, params
+    tx = make_optimizer(tc)
+    state, ref_state = tx.init(ours), reference.init(theirs)
+    for _ in range(4):
+        g = treedef.unflatten([jnp.asarray(rng.normal(size=s.shape), s.dtype) for s in leaves])
+        updates, state = tx.update(g, state, ours)
+        ours = optax.apply_updates(ours, updates)
+        updates, ref_state = reference.update(g, ref_state, theirs)
+        theirs = optax.apply_updates(theirs, updates)
+    jax.tree_util.tree_map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), ours, theirs
+    )
+
+
 # --- the train step ------------------------------------------------------------------------------
 
 
@@ -449,6 +501,7 @@ def test_gradient_clipping_by_global_norm():
     ("lr_schedule", "linear", "unknown lr_schedule 'linear'; choose one of: constant, cosine"),
     ("min_learning_rate", 1.0, "min_learning_rate must be in"),
     ("grad_clip", 0.0, "grad_clip must be positive"),
+    ("weight_decay_on", "norms", "unknown weight_decay_on 'norms'; choose one of: all, matrices"),
 ])
 def test_schedule_fields_are_validated(field, value, message):
     with pytest.raises(ConfigError, match=message):
