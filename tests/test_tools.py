@@ -302,3 +302,28 @@ def test_hardware_estimate_matches_what_the_batched_aer_path_ran(kind, dataset):
     estimate = qpu_cost(config, tc, final_sweeps(tc, config.block_size, splits))
     assert final_sweeps(tc, config.block_size, splits) == 8 // 2  # 8 windows, 2 per call
     assert result.circuit_executions["aer"] == estimate["executions_per_run"]
+
+
+def test_gpu_script_dry_mode_runs_every_step(corpus_path, tmp_path):
+    """scripts/gpu.sh --dry: the GPU run's three benches at CPU sizes and their page, so that the
+    script a GPU session runs once cannot rot unnoticed."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "gpu"
+    env = {**os.environ, "QGPT_DATA": str(corpus_path), "PYTHON": sys.executable,
+           "QGPT_WHEELS": str(tmp_path / "no-wheels")}
+    done = subprocess.run(["bash", str(root / "scripts" / "gpu.sh"), "--dry", str(out)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    benches = {name: json.loads((out / name / "bench.json").read_text())
+               for name in ("sizes", "seeds", "qubits")}
+    assert len(benches["sizes"]["entries"]) == 4  # classical and enhance at two presets
+    assert {e["seeds"] for e in benches["seeds"]["entries"]} == {2}
+    assert len(benches["qubits"]["entries"]) == 2  # enhance at two qubit counts
+    page = (out / "gpu.md").read_text()
+    assert page.count("## Benchmark") == 3, page
+    assert "done in" in done.stdout
