@@ -27,6 +27,7 @@ import contextvars
 import functools
 import importlib.util
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jax
@@ -38,8 +39,48 @@ from qgpt_jax.profiling import HOST_PREFIX
 from qgpt_jax.quantum.circuits import ATTENTION, Circuit
 
 
+def no_device_options(shots, noise, threads) -> dict:
+    return {}
+
+
+def qiskit_aer_options(shots, noise, threads) -> dict:
+    """pennylane-qiskit's Aer device: its simulator options from ours."""
+    from qgpt_jax.quantum.aer import aer_options
+
+    return aer_options(shots=shots, noise=noise, threads=threads)
+
+
+def qgpt_aer_options(shots, noise, threads) -> dict:
+    """``qgpt.aer`` takes shots from the QNode (``qml.set_shots``), noise and threads itself."""
+    return {"noise": noise, "threads": threads}
+
+
+def aer_runner(n_qubits: int, circuit: Circuit, shots, noise, threads):
+    from qgpt_jax.quantum.aer import BatchedAerCircuit
+
+    return BatchedAerCircuit(n_qubits, shots=shots, noise=noise, threads=threads, circuit=circuit)
+
+
+def lightning_runner(n_qubits: int, circuit: Circuit, shots, noise, threads):
+    """Lightning's C++ on every binding of a call in one callback: the QNode path spent over 95%
+    of its time in PennyLane's per-tape Python (see quantum/lightning.py)."""
+    from qgpt_jax.quantum.lightning import BatchedLightningCircuit
+
+    return BatchedLightningCircuit(n_qubits, circuit)
+
+
+def aer_failures(device):
+    """``qgpt.aer`` raising inside a JAX callback: the context that restores its error."""
+    from qgpt_jax.quantum.aer import reraise_aer_failures
+
+    return reraise_aer_failures(device)
+
+
 @dataclass(frozen=True)
 class DeviceSpec:
+    """A device's name and what it can do, and how ``CircuitExecutor`` builds it: a QNode on
+    ``qml.device(name, **options(...))``, or, with ``runner``, this project's batched runner."""
+
     name: str
     diff_method: str
     package: str
@@ -51,6 +92,14 @@ class DeviceSpec:
     """True when the simulation is part of the compiled XLA program (no host callback)."""
     states: bool = False
     """True when the device returns a state vector that gradients flow through."""
+    runner: Callable | None = None
+    """``(n_qubits, circuit, shots, noise, threads) -> runner``: a callable on (angles,
+    weights) that counts its ``executions``, used instead of a QNode."""
+    options: Callable = no_device_options
+    """``(shots, noise, threads) -> dict``: the keyword arguments of ``qml.device``."""
+    failures: Callable | None = None
+    """``device -> context manager`` that raises again what the device raised inside a JAX
+    callback (``None``: JAX's own error carries it)."""
 
 
 DEVICES: dict[str, DeviceSpec] = {
@@ -76,6 +125,7 @@ DEVICES: dict[str, DeviceSpec] = {
             shots=False,
             noise=False,
             in_graph=False,
+            runner=lightning_runner,
         ),
         DeviceSpec(
             "qiskit.aer",
@@ -86,6 +136,7 @@ DEVICES: dict[str, DeviceSpec] = {
             shots=True,
             noise=True,
             in_graph=False,
+            options=qiskit_aer_options,
         ),
         DeviceSpec(
             "aer",
@@ -96,6 +147,7 @@ DEVICES: dict[str, DeviceSpec] = {
             shots=True,
             noise=True,
             in_graph=False,
+            runner=aer_runner,
         ),
         DeviceSpec(
             "qgpt.aer",
@@ -107,6 +159,8 @@ DEVICES: dict[str, DeviceSpec] = {
             shots=True,
             noise=True,
             in_graph=False,
+            options=qgpt_aer_options,
+            failures=aer_failures,
         ),
     )
 }
@@ -207,28 +261,11 @@ class CircuitExecutor:
         self._run = self._build(shots, noise, threads)
 
     def _build(self, shots, noise, threads):
-        name = self.spec.name
-        if name == "aer":
-            from qgpt_jax.quantum.aer import BatchedAerCircuit
-
-            self.runner = BatchedAerCircuit(
-                self.n_qubits, shots=shots, noise=noise, threads=threads, circuit=self.circuit
-            )
+        spec = self.spec
+        if spec.runner is not None:
+            self.runner = spec.runner(self.n_qubits, self.circuit, shots, noise, threads)
             return self.runner
-        if name == "lightning.qubit":
-            from qgpt_jax.quantum.lightning import BatchedLightningCircuit
-
-            # Lightning's C++ on every binding of a call in one callback: the QNode path spent
-            # over 95% of its time in PennyLane's per-tape Python (see quantum/lightning.py).
-            self.runner = BatchedLightningCircuit(self.n_qubits, self.circuit)
-            return self.runner
-        kwargs = {}
-        if name == "qiskit.aer":
-            from qgpt_jax.quantum.aer import aer_options
-
-            kwargs.update(aer_options(shots=shots, noise=noise, threads=threads))
-        elif name == "qgpt.aer":
-            kwargs.update(noise=noise, threads=threads)
+        name, kwargs = spec.name, spec.options(shots, noise, threads)
         self.device = qml.device(name, wires=self.circuit.n_wires(self.n_qubits), **kwargs)
         if not self.spec.in_graph:
             self.device.tracker = CountingTracker()
@@ -266,11 +303,9 @@ class CircuitExecutor:
 
     def _failures(self):
         """Where a device raises inside a JAX callback, the context that restores its error."""
-        if self.spec.name == "qgpt.aer":
-            from qgpt_jax.quantum.aer import reraise_aer_failures
-
-            return reraise_aer_failures(self.device)
-        return contextlib.nullcontext()
+        if self.spec.failures is None:
+            return contextlib.nullcontext()
+        return self.spec.failures(self.device)
 
     def executions(self) -> int | None:
         """Circuits this device actually ran (host devices); ``None`` for in-graph simulation.
@@ -280,7 +315,7 @@ class CircuitExecutor:
         """
         if self.spec.in_graph:
             return None
-        if self.spec.name in ("aer", "lightning.qubit"):
+        if self.spec.runner is not None:
             return self.runner.executions
         totals = self.device.tracker.totals
         return int(totals.get("executions", 0) + totals.get("derivatives", 0))
