@@ -30,27 +30,60 @@ from qgpt_jax.errors import QuantumExecutionError
 from qgpt_jax.profiling import HOST_PREFIX
 from qgpt_jax.quantum.circuits import ATTENTION, Circuit
 
-QISKIT_GATES = types.MappingProxyType(
+GATES: types.MappingProxyType[str, str | None] = types.MappingProxyType(
     {
+        "Identity": None,
+        "GlobalPhase": None,
+        "Snapshot": None,
+        "PauliX": "x",
+        "PauliY": "y",
+        "PauliZ": "z",
         "Hadamard": "h",
-        "PhaseShift": "p",
+        "S": "s",
+        "Adjoint(S)": "sdg",
+        "T": "t",
+        "Adjoint(T)": "tdg",
+        "SX": "sx",
+        "Adjoint(SX)": "sxdg",
         "RX": "rx",
         "RY": "ry",
         "RZ": "rz",
+        "PhaseShift": "p",
+        "U1": "p",
         "CNOT": "cx",
+        "CY": "cy",
         "CZ": "cz",
-        "PauliX": "x",
+        "CH": "ch",
+        "SWAP": "swap",
+        "ISWAP": "iswap",
+        "ECR": "ecr",
+        "IsingXX": "rxx",
+        "IsingYY": "ryy",
+        "IsingZZ": "rzz",
+        "Toffoli": "ccx",
+        "CCZ": "ccz",
+        "CSWAP": "cswap",
     }
 )
-"""PennyLane operation -> qiskit gate, for every gate the attention circuit may use."""
+"""PennyLane operation -> qiskit gate (``None``: no effect on any measurement, dropped; a
+``Snapshot`` is run by ``qml.snapshots`` as its own tape, so inside a tape it does nothing).
+
+Only gates with at most one angle, whose qiskit gate has the same matrix as PennyLane's, are
+native; everything else decomposes into them. Controlled rotations (CRX, CRY, CRZ,
+ControlledPhaseShift) are deliberately left out: Aer 0.17's runtime parameter binding gives wrong
+probabilities for crx/cry/crz/cp (errors up to 0.1 against ``qiskit.quantum_info.Statevector``),
+so PennyLane decomposes them into CNOTs and single-qubit rotations first.
+"""
 
 SHIFT = math.pi / 2
-"""Parameter shift of the one-parameter gates above. Their generators have two eigenvalues one
-apart (RX/RY/RZ: +-1/2, PhaseShift: 0 and 1), so d<Z..Z>/dtheta = (f(theta + pi/2) - f(theta -
-pi/2)) / 2 exactly."""
+"""The parameter shift of both Aer paths. Every angle a gate of ``SHIFTABLE`` takes enters as
+exp(-i theta G) with G of two eigenvalues one apart (rx, ry, rz, rxx, ryy, rzz: +-1/2; p: 0 and
+1), so every outcome probability is a + b cos(theta) + c sin(theta) and its derivative is exactly
+(p(theta + pi/2) - p(theta - pi/2)) / 2, with shots as well (the same rule on sampled values)."""
 
-SHIFTABLE = frozenset({"p", "rx", "ry", "rz"})
-"""qiskit gates the shift rule holds for, once the circuit is transpiled."""
+SHIFTABLE = frozenset({"rx", "ry", "rz", "p", "rxx", "ryy", "rzz"})
+"""qiskit gates whose angle ``SHIFT`` differentiates: every parametrized gate of ``GATES``, so a
+circuit of them (or one PennyLane decomposed into them) is differentiable by the rule."""
 
 
 def aer_thread_count(threads: int | None = None) -> int:
@@ -108,9 +141,11 @@ def record_circuit(
 
     gates, params = [], []
     for op in qml.tape.make_qscript(circuit.gates)(angles, weights, n_qubits).operations:
-        if op.name not in QISKIT_GATES or len(op.parameters) > 1:
+        if op.name not in GATES or len(op.parameters) > 1:
             raise QuantumExecutionError(f"the batched Aer path cannot run the gate {op.name}")
-        gates.append(Gate(QISKIT_GATES[op.name], tuple(op.wires.tolist()), bool(op.parameters)))
+        if GATES[op.name] is None:  # acts on no measurement
+            continue
+        gates.append(Gate(GATES[op.name], tuple(op.wires.tolist()), bool(op.parameters)))
         params.extend(op.parameters)
     return tuple(gates), params
 
@@ -130,7 +165,7 @@ def _check_shift_rule(circuit, parameters) -> None:
         if len(found) != 1 or found[0][0] not in SHIFTABLE or abs(float(found[0][1])) != 1:
             raise QuantumExecutionError(
                 f"transpiled circuit uses {parameter} as {found}; the parameter-shift gradient "
-                "needs it in exactly one p/rx/ry/rz gate with slope +-1"
+                f"needs it in exactly one {'/'.join(sorted(SHIFTABLE))} gate with slope +-1"
             )
 
 

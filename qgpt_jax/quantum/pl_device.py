@@ -21,8 +21,6 @@ runs inside PennyLane's ``pure_callback``.
 
 from __future__ import annotations
 
-import types
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -54,70 +52,18 @@ from pennylane.wires import Wires
 
 from qgpt_jax.errors import QuantumExecutionError
 from qgpt_jax.quantum.aer import (
+    GATES,
+    SHIFT,
+    SHIFTABLE,
     Gate,
     aer_simulator,
     job_outcomes,
     transpiled_circuit,
 )
 
-GATES: Mapping[str, str | None] = types.MappingProxyType(
-    {
-        "Identity": None,
-        "GlobalPhase": None,
-        "Snapshot": None,
-        "PauliX": "x",
-        "PauliY": "y",
-        "PauliZ": "z",
-        "Hadamard": "h",
-        "S": "s",
-        "Adjoint(S)": "sdg",
-        "T": "t",
-        "Adjoint(T)": "tdg",
-        "SX": "sx",
-        "Adjoint(SX)": "sxdg",
-        "RX": "rx",
-        "RY": "ry",
-        "RZ": "rz",
-        "PhaseShift": "p",
-        "U1": "p",
-        "CNOT": "cx",
-        "CY": "cy",
-        "CZ": "cz",
-        "CH": "ch",
-        "SWAP": "swap",
-        "ISWAP": "iswap",
-        "ECR": "ecr",
-        "IsingXX": "rxx",
-        "IsingYY": "ryy",
-        "IsingZZ": "rzz",
-        "Toffoli": "ccx",
-        "CCZ": "ccz",
-        "CSWAP": "cswap",
-    }
-)
-"""PennyLane operation -> qiskit gate (``None``: no effect on any measurement, dropped; a
-``Snapshot`` is run by ``qml.snapshots`` as its own tape, so inside a tape it does nothing).
-
-Only gates with at most one angle, whose qiskit gate has the same matrix as PennyLane's, are
-native; everything else decomposes into them. Controlled rotations (CRX, CRY, CRZ,
-ControlledPhaseShift) are deliberately left out: Aer 0.17's runtime parameter binding gives wrong
-probabilities for crx/cry/crz/cp (errors up to 0.1 against ``qiskit.quantum_info.Statevector``),
-so PennyLane decomposes them into CNOTs and single-qubit rotations first.
-"""
-
 ANALYTIC_MEASUREMENTS = (ExpectationMP, VarianceMP, ProbabilityMP)
 """Computed exactly from the measured qubits' probabilities. There is no state to return: the
 transpiled circuit drops its global phase, and with noise the state is a density matrix."""
-
-SHIFT = np.pi / 2
-"""The device's parameter shift. Every angle a native gate takes enters as exp(-i theta G) with G
-of two eigenvalues one apart (rx, ry, rz, rxx, ryy, rzz: +-1/2; p: 0 and 1), so every outcome
-probability is a + b cos(theta) + c sin(theta) and its derivative is exactly
-(p(theta + pi/2) - p(theta - pi/2)) / 2, with shots as well (the same rule on sampled values)."""
-
-SHIFTABLE = frozenset({"rx", "ry", "rz", "p", "rxx", "ryy", "rzz"})
-"""qiskit gates whose angle ``SHIFT`` differentiates: every parametrized gate of ``GATES``, so
-``decompose`` already turns every other gate into ones the device can differentiate."""
 
 
 def supports_operation(op: qml.operation.Operator) -> bool:
