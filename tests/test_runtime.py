@@ -228,7 +228,9 @@ def test_a_swallowed_ctrl_c_is_raised_again_at_the_next_check():
     points' handler remembers it, and the engine's next check raises it again."""
     import signal
 
-    before, hook = signal.getsignal(signal.SIGINT), sys.unraisablehook
+    # a shell's background job starts with SIGINT ignored, which interrupts_kept respects
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    hook = sys.unraisablehook
     runtime.raise_if_interrupted()  # outside an entry point: nothing
     with runtime.interrupts_kept():
         handler = signal.getsignal(signal.SIGINT)
@@ -243,4 +245,5 @@ def test_a_swallowed_ctrl_c_is_raised_again_at_the_next_check():
         with pytest.raises(KeyboardInterrupt):
             runtime.raise_if_interrupted()
         runtime.raise_if_interrupted()  # raised once
-    assert signal.getsignal(signal.SIGINT) is before and sys.unraisablehook is hook
+    restored = signal.signal(signal.SIGINT, before)
+    assert restored is signal.default_int_handler and sys.unraisablehook is hook
