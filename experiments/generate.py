@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from qgpt_jax.cli import ArgumentParser, main_guard, setup_runtime
+from qgpt_jax.cli import FLAG_HELP, ArgumentParser, main_guard, setup_runtime
 
 SAMPLE_TEMPERATURE = 0.8
 SAMPLE_TOP_K = 200
@@ -57,12 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = parser.add_argument_group(
         "where the quantum heads run (default: as the checkpoint was trained)"
     )
-    run.add_argument(
-        "--device", help="default.qubit, lightning.qubit, qiskit.aer or aer (the batched Aer path)"
-    )
+    run.add_argument("--device", help=FLAG_HELP["device"])
     run.add_argument("--shots", type=int, help="samples per circuit on Aer devices (default exact)")
     run.add_argument("--noise", help="fake IBM backend whose noise model Aer uses, e.g. manila")
     run.add_argument("--threads", type=int, dest="aer_threads", help="threads for Aer")
+    run.add_argument("--backend", help=FLAG_HELP["backend"])
     return parser
 
 
@@ -82,7 +81,7 @@ def main(argv=None) -> None:
     config, params, tokenizer = load_checkpoint(args.checkpoint)
     how = {
         name: getattr(args, name)
-        for name in ("device", "shots", "noise", "aer_threads")
+        for name in ("device", "shots", "noise", "aer_threads", "backend")
         if getattr(args, name) is not None
     }
     if how:
@@ -91,10 +90,9 @@ def main(argv=None) -> None:
                 f"the checkpoint holds a classical model; --{next(iter(how)).replace('_', '-')} "
                 "only applies to quantum heads"
             )
-        if "device" in how and how["device"] != config.device and "shots" not in how:
-            how["shots"] = None  # shots of the training device may not exist on the new one
-        if "device" in how and how["device"] != config.device and "noise" not in how:
-            how["noise"] = None
+        if "device" in how and how["device"] != config.device:
+            # shots, noise and backend of the training device may not exist on the new one
+            how = {"shots": None, "noise": None, "backend": None, **how}
         config = validated(config.on(**how))  # validates device, shots and noise
     prompt = tokenizer.encode(args.prompt)
     key = None if args.greedy else jax.random.key(args.seed)

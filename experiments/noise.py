@@ -3,6 +3,7 @@
 Examples:
     python -m experiments.noise --checkpoint runs/study/checkpoints/qsann-seed0
     python -m experiments.noise --checkpoint DIR --on default.qubit --on aer:shots=4096
+    python -m experiments.noise --checkpoint DIR --on ibm.runtime:shots=1024,backend=fake_manila
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from qgpt_jax.cli import ArgumentParser, add_preset_flag, main_guard, setup_runtime
-from qgpt_jax.evaluation import DEFAULT_SETTINGS
+from qgpt_jax.evaluation import DEFAULT_SETTINGS, SETTING_FORMAT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,10 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--on",
         action="append",
-        metavar="DEVICE[:shots=N][,noise=BACKEND]",
+        metavar=SETTING_FORMAT,
         help="a device setting, repeatable (default: "
         + ", ".join(DEFAULT_SETTINGS)
-        + "); noise names a fake IBM backend such as manila or nairobi",
+        + "); noise names a fake IBM backend whose noise Aer simulates, such as manila or "
+        "nairobi; backend names the IBM Runtime backend of device ibm.runtime: fake_manila, "
+        "fake_torino, ... (Runtime's local testing mode) or one of your account's",
     )
     add_preset_flag(parser)
     parser.add_argument(
@@ -40,7 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", help="corpus (default: $QGPT_DATA, the cache, or a download)")
     parser.add_argument("--seed", type=int, default=0, help="which run's batches (default 0)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
-    parser.epilog = "exit codes: 0 done; 2 bad input; 3 a quantum head could not run"
+    parser.epilog = (
+        "exit codes: 0 done; 2 bad input; 3 a quantum head could not run (an IBM Runtime "
+        "account, backend or job included). The --json rows record the Runtime job ids."
+    )
     return parser
 
 
@@ -76,14 +82,21 @@ def main(argv=None) -> None:
     dataset = load_dataset(args.data, block_size=config.block_size, tokenizer=tokenizer)
     print(f"{config.attention} checkpoint {args.checkpoint}, {tc.eval_iters} batches per split")
     header = ("device", "shots", "noise", "train", "val", "circuits", "s")
-    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (16, 7, 8, 8, 8, 10, 7), strict=True)))
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (16, 7, 12, 8, 8, 10, 7), strict=True)))
 
     def show(row: dict) -> None:
+        noise = row["noise"] or row["backend"] or "none"
         print(
-            f"{row['device']:>16} {row['shots'] or 'exact':>7} {row['noise'] or 'none':>8} "
+            f"{row['device']:>16} {row['shots'] or 'exact':>7} {noise:>12} "
             f"{row['train_loss']:>8.4f} {row['val_loss']:>8.4f} {row['circuit_executions']:>10,} "
             f"{row['seconds']:>7.1f}"
         )
+        if "ibm_runtime" in row:
+            runtime = row["ibm_runtime"]
+            print(
+                f"{'':>16} IBM Runtime on {runtime['backend']}: {runtime['jobs']:,} jobs, "
+                f"{runtime['pubs']:,} PUBs, {runtime['shots']:,} shots"
+            )
 
     rows = losses_on_devices(config, tc, params, dataset, settings, args.seed, log=show)
     if args.json:

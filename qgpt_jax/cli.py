@@ -30,10 +30,12 @@ FLAG_HELP = types.MappingProxyType(
         "quantum_heads": "heads per layer of the chosen kind (default: min(n_head, 2))",
         "ffn_width": "hidden width of the feed-forward layers (default: 4 * n_embd)",
         "device": "where quantum heads run: "
-        "default.qubit, lightning.qubit, qiskit.aer, aer, qgpt.aer",
+        "default.qubit, lightning.qubit, qiskit.aer, aer, qgpt.aer, ibm.runtime",
         "shots": "samples per circuit on Aer devices (default: exact expectation values)",
         "noise": "fake IBM backend whose noise model Aer uses, e.g. manila or nairobi",
         "aer_threads": "threads for Aer (default: $AER_THREADS or the CPU count)",
+        "backend": "IBM Runtime backend of --device ibm.runtime: fake_manila, fake_torino, ... "
+        "(Runtime's local testing mode, no account) or one of your account's, e.g. ibm_torino",
         "steps_per_call": "training steps fused into one compiled lax.scan call",
         "quantum_learning_rate": "learning rate for circuit weights and quantum scales",
         "max_iters": "training steps per run",

@@ -454,18 +454,20 @@ def quantum_resources(mc: ModelConfig, tc: TrainConfig, dataset: Dataset) -> dic
     from qgpt_jax.train import final_sweeps
 
     splits = (dataset.n_train, len(dataset.tokens) - dataset.n_train)
-    backend = mc.noise or "generic all-to-all device (basis rz, sx, x, cx)"
+    backend = mc.backend or mc.noise or "generic all-to-all device (basis rz, sx, x, cx)"
     kind = kind_of(mc)
     if kind.hardware is not None:  # its own QPU circuit (a kind with one runs without noise)
         own = kind.hardware(mc, tc.batch_size, mc.block_size)
         circuit = {k: own[k] for k in (*RESOURCE_FIELDS, "note")}
     else:
-        circuit = circuit_resources(mc.n_qubits, mc.noise, kind.circuit)
-    cost = qpu_cost(mc, tc, final_sweeps(tc, mc.block_size, splits))
+        circuit = circuit_resources(mc.n_qubits, mc.noise, kind.circuit, backend=mc.backend)
+    cost = qpu_cost(mc, tc, final_sweeps(tc, mc.block_size, splits), circuit.get("shot_s"))
     return {"backend": backend, **circuit, **cost}
 
 
-def qpu_cost(mc: ModelConfig, tc: TrainConfig, final_sweeps: int) -> dict:
+def qpu_cost(
+    mc: ModelConfig, tc: TrainConfig, final_sweeps: int, shot_s: float | None = None
+) -> dict:
     """``hardware_estimate`` of ``mc``'s kind: its circuits per forward pass as hardware runs
     them (one per binding, as on ``aer``, or the kind's own QPU circuits) and the angles a
     parameter-shift gradient shifts."""
@@ -477,10 +479,10 @@ def qpu_cost(mc: ModelConfig, tc: TrainConfig, final_sweeps: int) -> dict:
         forward = mc.n_layer * mc.n_quantum_heads * own["circuits_per_head"]
         shifted = own["shifted"]
     else:
-        on_qpu = mc.on(device="aer", shots=mc.shots, noise=None)
+        on_qpu = mc.on(device="aer", shots=mc.shots, noise=None, backend=None)
         forward = circuits_per_forward(on_qpu, tc.batch_size, mc.block_size)
         shifted = shifted_angles(kind, mc.n_qubits)
-    return hardware_estimate(mc, tc, forward, shifted, final_sweeps)
+    return hardware_estimate(mc, tc, forward, shifted, final_sweeps, shot_s)
 
 
 def sample_differences(runs: list[RunRecord]) -> list[SampleDifference]:

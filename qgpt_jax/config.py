@@ -69,6 +69,9 @@ class DeviceConfig:
     noise: str | None = None
     """Name of a fake IBM backend whose noise model, basis and coupling map Aer uses."""
     aer_threads: int | None = None
+    backend: str | None = None
+    """IBM Runtime backend of the ``ibm.runtime`` device: ``fake_<name>`` (local testing mode) or a
+    backend of the saved IBM Quantum account, e.g. ``ibm_torino``."""
 
     def __post_init__(self):
         _check(
@@ -78,6 +81,11 @@ class DeviceConfig:
         _check(
             self.noise is None or (isinstance(self.noise, str) and bool(self.noise)),
             f"noise must be the name of a noise backend (omit it for none), got {self.noise!r}",
+        )
+        _check(
+            self.backend is None or (isinstance(self.backend, str) and bool(self.backend)),
+            f"backend must be the name of an IBM Runtime backend (omit it for none), "
+            f"got {self.backend!r}",
         )
         _check(
             self.shots is None or (isinstance(self.shots, int) and self.shots > 0),
@@ -91,7 +99,12 @@ class DeviceConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields; ``backend`` only when set, so records and run identities written before
+        it existed stay the same."""
+        values = dataclasses.asdict(self)
+        if values["backend"] is None:
+            del values["backend"]
+        return values
 
 
 DEVICE_FIELDS = tuple(f.name for f in dataclasses.fields(DeviceConfig))
@@ -120,7 +133,8 @@ class ModelConfig:
     """Hidden width of the feed-forward layers; ``None``: ``4 * n_embd``, as nanoGPT."""
     n_qubits: int = 4
     quantum_device: DeviceConfig = DeviceConfig()
-    """How the quantum heads run; ``device``, ``shots``, ``noise`` and ``aer_threads`` read it."""
+    """How the quantum heads run; ``device``, ``shots``, ``noise``, ``aer_threads`` and ``backend``
+    read it."""
 
     def __post_init__(self):
         _check(
@@ -168,6 +182,10 @@ class ModelConfig:
     def aer_threads(self) -> int | None:
         return self.quantum_device.aer_threads
 
+    @property
+    def backend(self) -> str | None:
+        return self.quantum_device.backend
+
     def on(self, **device_fields) -> ModelConfig:
         """The same model run elsewhere: ``config.on(device="aer", shots=1024)``."""
         return dataclasses.replace(
@@ -210,7 +228,7 @@ class ModelConfig:
         return self.ffn_width if self.ffn_width is not None else 4 * self.n_embd
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "quantum_device": self.quantum_device.to_dict()}
 
 
 @dataclass(frozen=True)

@@ -286,9 +286,10 @@ def estimate_losses_of(
 
 def estimate_losses_counted(
     mc: ModelConfig, tc: TrainConfig, params: list, dataset: Dataset, seed: int = 0
-) -> tuple[np.ndarray, int]:
-    """``estimate_losses_of`` and the circuits it ran: counted by the device on host devices,
-    from shapes for in-graph simulation (0 for models without circuits)."""
+) -> tuple[np.ndarray, int, dict | None]:
+    """``estimate_losses_of``, the circuits it ran (counted by the device on host devices, from
+    shapes for in-graph simulation, 0 for models without circuits) and what it submitted to IBM
+    Runtime (``None`` on other devices)."""
     with quantum_failures_are_fatal(mc), executor_scope(mc) as executors:
         trainer = Trainer(mc, tc, [seed] * len(params), dataset)
         trainer.compile(training=False)
@@ -296,10 +297,11 @@ def estimate_losses_counted(
         state = trainer.init().replace(params=stacked)
         losses = trainer.evaluate(state, 0)
         counted = executors.executions() if executors is not None else None
+        submitted = executors.submitted() if executors is not None else None
     if counted is None:  # 2 splits of eval_iters batches per parameter set
         per_forward = circuits_per_forward(mc, tc.batch_size, mc.block_size)
         counted = per_forward * 2 * tc.eval_iters * len(params)
-    return losses, counted
+    return losses, counted, submitted
 
 
 def train_seeds(
@@ -557,12 +559,16 @@ class Run:
                 "counted": "from shapes; backprop gradients "
                 "reuse the forward simulation and add no executions",
             }
-        return {
+        counts = {
             # Seeds trained together do the same work: the device's count splits evenly.
             mc.device: self.host_circuits() // S,
             "counted": f"by the device ({DEVICES[mc.device].diff_method} gradients included; "
             f"{S} seed(s) in one program, split evenly)",
         }
+        submitted = self.executor.submitted()
+        if submitted is not None:  # this process's Runtime jobs, for all seeds together
+            counts["ibm_runtime"] = submitted
+        return counts
 
     def results(self) -> list[TrainResult]:
         """One result per seed: its parameters, losses and measurements so far."""

@@ -181,21 +181,25 @@ DEFAULT_SETTINGS = ("default.qubit", "aer:shots=1024", "aer:shots=1024,noise=man
 """Noiseless, sampled, and sampled with a real backend's noise: what hardware would cost."""
 
 
+SETTING_FORMAT = "DEVICE[:shots=N][,noise=NAME][,backend=NAME]"
+
+
 def parse_setting(text: str) -> dict:
-    """``device[:shots=N][,noise=BACKEND]`` -> device fields, e.g. ``aer:shots=1024,noise=manila``
-    (shots and noise not given are exact and noiseless)."""
+    """``device[:shots=N][,noise=NAME][,backend=NAME]`` -> device fields, e.g.
+    ``aer:shots=1024,noise=manila`` or ``ibm.runtime:shots=1024,backend=fake_manila`` (shots,
+    noise and backend not given are exact, noiseless and none)."""
     device, _, options = text.partition(":")
-    setting = {"device": device.strip(), "shots": None, "noise": None}
+    setting = {"device": device.strip(), "shots": None, "noise": None, "backend": None}
     for option in filter(None, (o.strip() for o in options.split(","))):
         key, _, value = option.partition("=")
         if key == "shots" and value.isdigit():
             setting["shots"] = int(value)
-        elif key == "noise" and value:
-            setting["noise"] = value
+        elif key in ("noise", "backend") and value:
+            setting[key] = value
         else:
             raise ConfigError(
                 f"cannot read the device setting {text!r} at {option!r}; write "
-                "DEVICE[:shots=N][,noise=BACKEND], e.g. aer:shots=1024,noise=manila"
+                f"{SETTING_FORMAT}, e.g. aer:shots=1024,noise=manila"
             )
     return setting
 
@@ -217,7 +221,7 @@ def losses_on_devices(
     rows = []
     for setting, on in zip(settings, configs, strict=True):
         start = time.perf_counter()
-        losses, circuits = estimate_losses_counted(on, tc, [params], dataset, seed)
+        losses, circuits, submitted = estimate_losses_counted(on, tc, [params], dataset, seed)
         rows.append(
             {
                 **setting,
@@ -226,6 +230,7 @@ def losses_on_devices(
                 "eval_batches": tc.eval_iters,
                 "circuit_executions": circuits,
                 "seconds": time.perf_counter() - start,
+                **({"ibm_runtime": submitted} if submitted is not None else {}),
             }
         )
         if log is not None:

@@ -273,6 +273,7 @@ class QuantumDevice(TypedDict):
     shots: int | None
     noise: str | None
     aer_threads: int | None
+    backend: NotRequired[str | None]
 
 
 class TrainSettings(TypedDict):

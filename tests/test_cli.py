@@ -301,6 +301,64 @@ def test_noise_refuses_a_classical_checkpoint(comparison, capfd):
     assert exc.value.code == 2 and "runs no circuit" in capfd.readouterr().err
 
 
+def test_noise_on_ibm_runtime_fake_backends_records_jobs(comparison, corpus_path, tmp_path,
+                                                         capsys):
+    """A trained enhance checkpoint through Runtime's local testing mode on two fake backends:
+    every call is one job of one PUB, the job ids land in the report, and the loss is that of
+    Aer with the same backend's noise model within shot noise."""
+    from experiments import noise as noise_cli
+
+    out, _, _, _ = comparison
+    report = tmp_path / "runtime.json"
+    noise_cli.main(["--checkpoint", str(out / "checkpoints" / "enhance-seed0"), "--preset", "tiny",
+                    "--eval-iters", "2", "--data", str(corpus_path), "--json", str(report),
+                    "--on", "ibm.runtime:shots=2000,backend=fake_manila",
+                    "--on", "aer:shots=2000,noise=manila",
+                    "--on", "ibm.runtime:shots=2000,backend=fake_nairobi",
+                    "--on", "aer:shots=2000,noise=nairobi"])
+    rows = strict_json(report.read_text(encoding="utf-8"))["rows"]
+    printed = capsys.readouterr().out
+    for runtime_row, aer_row in (rows[:2], rows[2:]):
+        submitted = runtime_row["ibm_runtime"]
+        assert submitted["local_testing"] and submitted["jobs"] == submitted["pubs"] > 0
+        assert len(set(submitted["job_ids"])) == submitted["jobs"]
+        assert submitted["shots"] == runtime_row["circuit_executions"] * 2000
+        assert runtime_row["circuit_executions"] == aer_row["circuit_executions"]
+        assert "ibm_runtime" not in aer_row
+        assert runtime_row["val_loss"] == pytest.approx(aer_row["val_loss"], abs=0.02)
+        assert f"IBM Runtime on {submitted['backend']}: {submitted['jobs']:,} jobs" in printed
+
+
+def test_noise_on_an_ibm_backend_without_an_account_exits_3_without_secrets(
+    comparison, corpus_path, capfd, monkeypatch
+):
+    import qiskit_ibm_runtime
+
+    from experiments import noise as noise_cli
+    from qgpt_jax.quantum import ibm_runtime
+
+    token = "a1" * 48
+
+    class NoAccount:
+        def __init__(self, *args, **kwargs):
+            raise qiskit_ibm_runtime.accounts.AccountNotFoundError(f"no account for {token}")
+
+    monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", NoAccount)
+    ibm_runtime.runtime_backend.cache_clear()
+    out, _, _, _ = comparison
+    with pytest.raises(SystemExit) as exc:
+        noise_cli.main([
+            "--checkpoint", str(out / "checkpoints" / "enhance-seed0"), "--preset", "tiny",
+            "--eval-iters", "1", "--data", str(corpus_path),
+            "--on", "ibm.runtime:shots=64,backend=ibm_torino",
+        ])
+    ibm_runtime.runtime_backend.cache_clear()
+    captured = capfd.readouterr()
+    assert exc.value.code == 3, captured.err
+    assert len(captured.err.strip().splitlines()) == 1 and "save_account" in captured.err
+    assert token not in captured.err + captured.out
+
+
 # --- generate ------------------------------------------------------------------------------------
 
 

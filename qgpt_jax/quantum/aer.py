@@ -170,16 +170,32 @@ def _check_shift_rule(circuit, parameters) -> None:
 
 
 @functools.cache
+def _noiseless_target():
+    from qiskit_aer import AerSimulator
+
+    return AerSimulator()
+
+
 def transpiled_circuit(
     gates: tuple[Gate, ...], n_qubits: int, noise: str | None = None, shift_rule: bool = True
 ):
-    """The circuit of ``gates`` with one ``Parameter`` per gate angle, transpiled once.
+    """The circuit of ``gates`` with one ``Parameter`` per gate angle, transpiled once for the
+    fake backend ``noise``, else for a noiseless AerSimulator (``transpile_for``)."""
+    from qgpt_jax.quantum.noise import fake_backend
+
+    target = _noiseless_target() if noise is None else fake_backend(noise)
+    return transpile_for(gates, n_qubits, target, shift_rule)
+
+
+@functools.cache
+def transpile_for(gates: tuple[Gate, ...], n_qubits: int, target, shift_rule: bool = True):
+    """The circuit of ``gates`` with one ``Parameter`` per gate angle, transpiled once for the
+    backend ``target`` (its basis gates and coupling map: an ISA circuit).
 
     Returns ``(circuit, parameters, readout_layout)``: ``readout_layout[i]`` is the qubit holding
-    logical qubit ``i`` at the end (routing on a backend's coupling map moves qubits around).
-    Transpiles for the fake backend ``noise``, else for a noiseless AerSimulator. The global phase
-    is dropped: ry and p decomposed into rz/sx make it depend on the parameters, Aer's runtime
-    binding cannot bind a parametrized global phase, and no expectation value depends on it.
+    logical qubit ``i`` at the end (routing on a backend's coupling map moves qubits around). The
+    global phase is dropped: ry and p decomposed into rz/sx make it depend on the parameters, Aer's
+    runtime binding cannot bind a parametrized global phase, and no expectation value depends on it.
 
     ``shift_rule`` checks that the pi/2 shift rule still holds for every parameter after
     transpiling, which this module's own gradient needs. The ``qgpt.aer`` PennyLane device passes
@@ -188,9 +204,6 @@ def transpiled_circuit(
     """
     from qiskit import QuantumCircuit, transpile
     from qiskit.circuit import ParameterVector
-    from qiskit_aer import AerSimulator
-
-    from qgpt_jax.quantum.noise import fake_backend
 
     parameters = ParameterVector("theta", sum(gate.parametrized for gate in gates))
     circuit = QuantumCircuit(n_qubits)
@@ -198,7 +211,6 @@ def transpiled_circuit(
     for gate in gates:
         angle = (next(next_parameter),) if gate.parametrized else ()
         getattr(circuit, gate.name)(*angle, *gate.wires)
-    target = AerSimulator() if noise is None else fake_backend(noise)
     try:
         circuit = transpile(circuit, target, seed_transpiler=0)
     except Exception as exc:
@@ -413,15 +425,23 @@ class BatchedAerCircuit:
         self.executions = 0
         self.last_failure: QuantumExecutionError | None = None
         """The error of this circuit's last failed job, for ``reraise_aer_failures``."""
-        self._simulator = aer_simulator(noise, threads)
+        self._simulator = self.connect(threads)
         self._programs: dict[tuple, _Program] = {}
         self._jobs = 0  # sampling seeds: job k of an executor samples with seed k, so runs repeat
-        # One binding through the whole path, so a broken setup fails here, outside JAX.
         inputs = np.zeros((1, circuit.n_inputs(n_qubits)))
         gates, params = record_circuit(
             inputs, np.zeros(circuit.n_weights(n_qubits)), n_qubits, circuit
         )
-        self.run(self.program(gates, params), np.zeros((1, len(params))))
+        self.probe(self.program(gates, params))
+
+    def connect(self, threads: int | None):
+        """What ``run`` submits jobs to: an AerSimulator for this runner's noise."""
+        return aer_simulator(self.noise, threads)
+
+    def probe(self, program: _Program) -> None:
+        """One binding through the whole path, so a broken setup fails here, outside JAX; it is
+        not counted."""
+        self.run(program, np.zeros((1, len(program.parameters))))
         self.executions = self._jobs = 0
 
     def __call__(self, angles, weights):
@@ -441,8 +461,7 @@ class BatchedAerCircuit:
         shared = tuple(k for k, p in enumerate(params) if np.ndim(p) == 0)
         key = (gates, batched)
         if key not in self._programs:
-            transpiled = transpiled_circuit(gates, self.n_qubits, self.noise)
-            circuit, parameters, readout_layout = transpiled
+            circuit, parameters, readout_layout = self.transpile(gates)
             self._programs[key] = _Program(
                 self,
                 self._with_readout(circuit, readout_layout),
@@ -452,6 +471,10 @@ class BatchedAerCircuit:
                 self.readout_matrix.shape[1],
             )
         return self._programs[key]
+
+    def transpile(self, gates: tuple[Gate, ...]):
+        """``transpiled_circuit`` of ``gates`` for this runner's simulator (its noise backend)."""
+        return transpiled_circuit(gates, self.n_qubits, self.noise)
 
     def _with_readout(self, circuit, readout_layout: tuple[int, ...]):
         """The transpiled circuit plus what the mode reads: the probabilities of the logical

@@ -18,6 +18,9 @@ scope (a library user calling ``forward``) each trace of a model builds its own.
   parameter set of a step bound into one Aer job.
 * ``qgpt.aer``: the same path as a PennyLane device (``qgpt_jax.quantum.pl_device``), run as a QNode
   like the others; PennyLane builds the parameter-shift tapes, the device runs a batch as one job.
+* ``ibm.runtime``: IBM Runtime's SamplerV2 on ``backend`` (``qgpt_jax.quantum.ibm_runtime``):
+  the Aer path's transpile-once and one-PUB-per-call, sent as jobs of one Runtime batch;
+  ``fake_*`` backends run in Runtime's local testing mode.
 """
 
 from __future__ import annotations
@@ -55,18 +58,25 @@ def qgpt_aer_options(shots, noise, threads) -> dict:
     return {"noise": noise, "threads": threads}
 
 
-def aer_runner(n_qubits: int, circuit: Circuit, shots, noise, threads):
+def aer_runner(n_qubits: int, circuit: Circuit, shots, noise, threads, backend):
     from qgpt_jax.quantum.aer import BatchedAerCircuit
 
     return BatchedAerCircuit(n_qubits, shots=shots, noise=noise, threads=threads, circuit=circuit)
 
 
-def lightning_runner(n_qubits: int, circuit: Circuit, shots, noise, threads):
+def lightning_runner(n_qubits: int, circuit: Circuit, shots, noise, threads, backend):
     """Lightning's C++ on every binding of a call in one callback: the QNode path spent over 95%
     of its time in PennyLane's per-tape Python (see quantum/lightning.py)."""
     from qgpt_jax.quantum.lightning import BatchedLightningCircuit
 
     return BatchedLightningCircuit(n_qubits, circuit)
+
+
+def runtime_runner(n_qubits: int, circuit: Circuit, shots, noise, threads, backend):
+    """IBM Runtime's SamplerV2 on ``backend`` as the batched path's job runner."""
+    from qgpt_jax.quantum.ibm_runtime import RuntimeCircuit
+
+    return RuntimeCircuit(n_qubits, backend, shots, threads=threads, circuit=circuit)
 
 
 def aer_failures(device):
@@ -92,8 +102,10 @@ class DeviceSpec:
     """True when the simulation is part of the compiled XLA program (no host callback)."""
     states: bool = False
     """True when the device returns a state vector that gradients flow through."""
+    backend: bool = False
+    """True when the device runs on an IBM Runtime backend (``--backend``, shots required)."""
     runner: Callable | None = None
-    """``(n_qubits, circuit, shots, noise, threads) -> runner``: a callable on (angles,
+    """``(n_qubits, circuit, shots, noise, threads, backend) -> runner``: a callable on (angles,
     weights) that counts its ``executions``, used instead of a QNode."""
     options: Callable = no_device_options
     """``(shots, noise, threads) -> dict``: the keyword arguments of ``qml.device``."""
@@ -162,6 +174,19 @@ DEVICES: dict[str, DeviceSpec] = {
             options=qgpt_aer_options,
             failures=aer_failures,
         ),
+        DeviceSpec(
+            "ibm.runtime",
+            "parameter-shift",
+            "qiskit-ibm-runtime",
+            "qiskit_ibm_runtime",
+            "IBM Runtime's SamplerV2 on --backend (fake_*: local testing mode), the batched "
+            "path's jobs: one PUB per circuit structure and call, all in one Runtime Batch",
+            shots=True,
+            noise=False,
+            in_graph=False,
+            backend=True,
+            runner=runtime_runner,
+        ),
     )
 }
 
@@ -191,10 +216,25 @@ def validate_device(config) -> None:
     if config.noise is not None:
         if not spec.noise:
             noisy = ", ".join(n for n, s in DEVICES.items() if s.noise)
-            raise ConfigError(f"--noise needs an Aer device ({noisy}), not {spec.name!r}")
+            own = "; a Runtime backend brings its own noise" if spec.backend else ""
+            raise ConfigError(f"--noise needs an Aer device ({noisy}), not {spec.name!r}{own}")
         from qgpt_jax.quantum.noise import validate_backend
 
         validate_backend(config.noise, config.n_qubits)
+    backends = ", ".join(n for n, s in DEVICES.items() if s.backend)
+    if config.backend is not None and not spec.backend:
+        raise ConfigError(f"--backend needs --device {backends}, not {spec.name!r}")
+    if spec.backend:
+        if config.backend is None:
+            raise ConfigError(
+                f"device {spec.name!r} needs --backend: fake_manila, fake_torino, ... (local "
+                "testing mode) or a backend of your IBM Quantum account, e.g. ibm_torino"
+            )
+        if config.shots is None:
+            raise ConfigError(f"device {spec.name!r} samples circuits; give --shots, e.g. 1024")
+        from qgpt_jax.quantum.ibm_runtime import validate_backend_name
+
+        validate_backend_name(config.backend, config.n_qubits)
 
 
 class CountingTracker(qml.Tracker):
@@ -250,6 +290,7 @@ class CircuitExecutor:
         noise: str | None = None,
         threads: int | None = None,
         circuit: Circuit = ATTENTION,
+        backend: str | None = None,
     ):
         self.n_qubits, self.circuit = n_qubits, circuit
         self.spec = DEVICES[device]
@@ -258,12 +299,12 @@ class CircuitExecutor:
                 f"device {device!r} does not return differentiable states, which the circuit "
                 f"{circuit.name!r} reads; use an overlap circuit there"
             )
-        self._run = self._build(shots, noise, threads)
+        self._run = self._build(shots, noise, threads, backend)
 
-    def _build(self, shots, noise, threads):
+    def _build(self, shots, noise, threads, backend):
         spec = self.spec
         if spec.runner is not None:
-            self.runner = spec.runner(self.n_qubits, self.circuit, shots, noise, threads)
+            self.runner = spec.runner(self.n_qubits, self.circuit, shots, noise, threads, backend)
             return self.runner
         name, kwargs = spec.name, spec.options(shots, noise, threads)
         self.device = qml.device(name, wires=self.circuit.n_wires(self.n_qubits), **kwargs)
@@ -320,14 +361,42 @@ class CircuitExecutor:
         totals = self.device.tracker.totals
         return int(totals.get("executions", 0) + totals.get("derivatives", 0))
 
+    def submitted(self) -> dict | None:
+        """What the runner submitted to IBM Runtime; ``None`` for devices that submit nothing."""
+        report = _runner_method(self, "submitted")
+        return report() if report is not None else None
+
+    def close(self) -> None:
+        """Close what the runner holds open (a Runtime ``Batch``)."""
+        close = _runner_method(self, "close")
+        if close is not None:
+            close()
+
+
+def _runner_method(executor: CircuitExecutor, name: str):
+    return getattr(getattr(executor, "runner", None), name, None)
+
 
 def executor_key(config) -> tuple:
-    return (config.n_qubits, config.device, config.shots, config.noise, config.aer_threads)
+    return (
+        config.n_qubits,
+        config.device,
+        config.shots,
+        config.noise,
+        config.aer_threads,
+        config.backend,
+    )
 
 
 def new_executor(config, circuit: Circuit) -> CircuitExecutor:
     return CircuitExecutor(
-        config.n_qubits, config.device, config.shots, config.noise, config.aer_threads, circuit
+        config.n_qubits,
+        config.device,
+        config.shots,
+        config.noise,
+        config.aer_threads,
+        circuit,
+        backend=config.backend,
     )
 
 
@@ -349,6 +418,23 @@ class Executors:
             return None
         return sum(executor.executions() for executor in self.by_circuit.values())
 
+    def submitted(self) -> dict | None:
+        """What this run submitted to IBM Runtime (backend, jobs and their ids, PUBs, shots);
+        ``None`` on every other device."""
+        parts = [e.submitted() for e in self.by_circuit.values()]
+        parts = [part for part in parts if part is not None]
+        if not parts:
+            return None
+        total = {**parts[0], "job_ids": [i for part in parts for i in part["job_ids"]]}
+        for key in ("jobs", "pubs", "shots"):
+            total[key] = sum(part[key] for part in parts)
+        return total
+
+    def close(self) -> None:
+        """Close what the runners hold open (a Runtime ``Batch``)."""
+        for executor in self.by_circuit.values():
+            executor.close()
+
 
 _SCOPED: contextvars.ContextVar[tuple] = contextvars.ContextVar("qgpt_executors", default=())
 """The open scopes, innermost last: ``(executor_key, Executors)`` pairs."""
@@ -369,6 +455,7 @@ def executor_scope(config):
         yield executors
     finally:
         _SCOPED.reset(token)
+        executors.close()
 
 
 def executor_for(config, circuit: Circuit = ATTENTION) -> CircuitExecutor:

@@ -25,16 +25,28 @@ def recorded(n_qubits: int, circuit: Circuit = ATTENTION):
 
 
 def circuit_resources(
-    n_qubits: int, noise: str | None = None, circuit: Circuit = ATTENTION
+    n_qubits: int,
+    noise: str | None = None,
+    circuit: Circuit = ATTENTION,
+    backend: str | None = None,
 ) -> dict:
     """``width`` (logical qubits), ``depth``, ``two_qubit_gates`` and ``parameters`` (gate angles,
-    each a function of the inputs or the weights) of the transpiled circuit."""
+    each a function of the inputs or the weights) of the transpiled circuit: for the IBM Runtime
+    ``backend`` (its ISA circuit, plus the seconds one shot takes there, ``shot_s``), else for the
+    fake backend ``noise``, else for a generic device."""
     from qiskit import transpile
 
-    from qgpt_jax.quantum.aer import transpiled_circuit
+    from qgpt_jax.quantum.aer import transpile_for, transpiled_circuit
 
     gates, params = recorded(n_qubits, circuit)
-    if noise is None:
+    timing = {}
+    if backend is not None:
+        from qgpt_jax.quantum.ibm_runtime import runtime_backend, shot_seconds
+
+        target = runtime_backend(backend)
+        transpiled, _, readout_layout = transpile_for(gates, n_qubits, target)
+        timing = {"shot_s": shot_seconds(transpiled, readout_layout, target)}
+    elif noise is None:
         transpiled, _, _ = transpiled_circuit(gates, n_qubits)
         transpiled = transpile(transpiled, basis_gates=list(GENERIC_BASIS), seed_transpiler=0)
     else:
@@ -45,6 +57,7 @@ def circuit_resources(
         "depth": transpiled.depth(),
         "two_qubit_gates": sum(1 for inst in transpiled.data if inst.operation.num_qubits == 2),
         "parameters": len(params),
+        **timing,
     }
 
 
@@ -63,9 +76,12 @@ def shifted_angles(kind, n_qubits: int) -> int:
     return sum(1 for p in params if np.ndim(p) == 0)
 
 
-def hardware_estimate(mc, tc, forward: int, shifted: int, final_sweeps: int = 0) -> dict:
+def hardware_estimate(
+    mc, tc, forward: int, shifted: int, final_sweeps: int = 0, shot_s: float | None = None
+) -> dict:
     """Circuit executions and shots per training step and per run if trained on a QPU, for a
-    model whose forward pass runs ``forward`` circuits of ``shifted`` shifted angles each.
+    model whose forward pass runs ``forward`` circuits of ``shifted`` shifted angles each, at
+    ``shot_s`` seconds per shot (a backend's own figure), else at ``HARDWARE_SHOTS_PER_S``.
 
     A QPU computes gradients by parameter shift: each circuit of a step costs one execution plus
     two per shifted angle. Evaluation batches cost forward executions only, and so do the
@@ -76,13 +92,18 @@ def hardware_estimate(mc, tc, forward: int, shifted: int, final_sweeps: int = 0)
     n_evals += final_sweeps
     per_run = per_step * tc.max_iters + forward * 2 * tc.eval_iters * n_evals
     shots = mc.shots or HARDWARE_SHOTS_PER_CIRCUIT
+    if shot_s is None:
+        shots_per_s, rate = HARDWARE_SHOTS_PER_S, ""
+    else:
+        shots_per_s = 1 / shot_s
+        rate = f" ({mc.backend}'s circuit and measurement durations and repetition delay)"
     return {
         "circuits_per_forward": forward,
         "executions_per_step": per_step,
         "shots_per_step": per_step * shots,
         "executions_per_run": per_run,
         "shots_per_run": per_run * shots,
-        "hours_per_run": per_run * shots / HARDWARE_SHOTS_PER_S / 3600,
-        "assumption": f"{shots:,} shots per circuit, {HARDWARE_SHOTS_PER_S:,} shots/s on one QPU, "
-        "parameter-shift gradients, no queueing or transpilation time",
+        "hours_per_run": per_run * shots / shots_per_s / 3600,
+        "assumption": f"{shots:,} shots per circuit, {shots_per_s:,.0f} shots/s on one QPU"
+        f"{rate}, parameter-shift gradients, no queueing or transpilation time",
     }
