@@ -73,6 +73,7 @@ def main(argv=None) -> None:
 
     from qgpt_jax.attention import kind_of, validated
     from qgpt_jax.checkpoint import load_checkpoint
+    from qgpt_jax.engine import quantum_failures_are_fatal
     from qgpt_jax.errors import ConfigError
     from qgpt_jax.generate import generate
 
@@ -98,9 +99,10 @@ def main(argv=None) -> None:
     key = None if args.greedy else jax.random.key(args.seed)
     # nanoGPT's top-k 200 means every token of a small vocabulary; below 1 is an error there
     top_k = min(args.top_k, config.vocab_size) if args.top_k >= 1 else args.top_k
-    tokens = generate(
-        config, params, prompt, args.tokens, key=key, temperature=args.temperature, top_k=top_k
-    )
+    with quantum_failures_are_fatal(config):
+        tokens = generate(
+            config, params, prompt, args.tokens, key=key, temperature=args.temperature, top_k=top_k
+        )
     print(tokenizer.decode(tokens))
 
 

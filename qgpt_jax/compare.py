@@ -16,7 +16,7 @@ from qgpt_jax.attention import circuits_per_forward, executor_scope, kind_of
 from qgpt_jax.checkpoint import save_checkpoint
 from qgpt_jax.config import LEGACY_NAMES, ModelConfig, TrainConfig
 from qgpt_jax.data import Dataset
-from qgpt_jax.engine import release_compiled, train_seeds
+from qgpt_jax.engine import quantum_failures_are_fatal, release_compiled, train_seeds
 from qgpt_jax.errors import CheckpointError, ConfigError, NonFiniteLossError, QGPTError
 from qgpt_jax.generate import generate
 from qgpt_jax.model import sown
@@ -112,7 +112,7 @@ def finish_run(
     model, mc, tc, result, tokenizer, checkpoint_dir: Path, sample_tokens: int
 ) -> RunRecord:
     """Sample and checkpoint one finished seed; its complete ``results.json`` record."""
-    with executor_scope(mc):
+    with quantum_failures_are_fatal(mc), executor_scope(mc):
         tokens = generate(mc, result.params, tokenizer.encode(SAMPLE_PROMPT), sample_tokens)
     save_checkpoint(
         checkpoint_dir,
@@ -471,9 +471,10 @@ def qpu_cost(
     """``hardware_estimate`` of ``mc``'s kind: its circuits per forward pass as hardware runs
     them (one per binding, as on ``aer``, or the kind's own QPU circuits) and the angles a
     parameter-shift gradient shifts."""
-    from qgpt_jax.quantum.resources import hardware_estimate, shifted_angles
+    from qgpt_jax.quantum.resources import hardware_estimate, jobs_per_forward, shifted_angles
 
     kind = kind_of(mc)
+    jobs_forward = None
     if kind.hardware is not None:
         own = kind.hardware(mc, tc.batch_size, mc.block_size)
         forward = mc.n_layer * mc.n_quantum_heads * own["circuits_per_head"]
@@ -482,7 +483,9 @@ def qpu_cost(
         on_qpu = mc.on(device="aer", shots=mc.shots, noise=None, backend=None)
         forward = circuits_per_forward(on_qpu, tc.batch_size, mc.block_size)
         shifted = shifted_angles(kind, mc.n_qubits)
-    return hardware_estimate(mc, tc, forward, shifted, final_sweeps, shot_s)
+        if mc.backend is not None:  # what the run submits to IBM Runtime, job by job
+            jobs_forward = jobs_per_forward(mc)
+    return hardware_estimate(mc, tc, forward, shifted, final_sweeps, shot_s, jobs_forward)
 
 
 def sample_differences(runs: list[RunRecord]) -> list[SampleDifference]:

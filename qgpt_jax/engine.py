@@ -92,8 +92,10 @@ def quantum_failures_are_fatal(mc: ModelConfig):
     """Turn a failure inside a quantum head into one clear error: no classical fallback."""
     try:
         yield
-    except (jax.errors.JaxRuntimeError, QuantumExecutionError) as exc:
-        if not kind_of(mc).runs_circuits:
+    except (jax.errors.JaxRuntimeError, QuantumExecutionError, ValueError) as exc:
+        # an eagerly run host callback's failure arrives as a ValueError naming CpuCallback
+        callback = not isinstance(exc, ValueError) or "CpuCallback" in str(exc)
+        if not kind_of(mc).runs_circuits or not callback:
             raise
         lines = [line for line in str(exc).splitlines() if line.strip()] or [repr(exc)]
         if isinstance(exc, QuantumExecutionError):

@@ -178,3 +178,29 @@ def test_hardware_cost_uses_the_backends_own_durations():
         estimate["shots_per_run"] * torino["shot_s"] / 3600
     )
     assert "fake_torino" in estimate["assumption"]
+
+
+@pytest.mark.parametrize("kind", ["enhance", "original"])
+def test_the_jobs_a_step_would_submit_are_those_a_gradient_step_submits(kind):
+    """``jobs_per_forward`` counts on ``aer``; a forward and gradient through Runtime submits twice
+    that, one PUB each, and the report's estimate says so."""
+    from qgpt_jax.attention import executor_scope
+    from qgpt_jax.config import TrainConfig
+    from qgpt_jax.model import forward, init
+    from qgpt_jax.quantum.resources import jobs_per_forward
+
+    mc = ModelConfig.from_preset("tiny", attention=kind).on(
+        device="ibm.runtime", shots=64, backend="fake_manila"
+    )
+    params = init(mc, jax.random.key(0))
+    idx = jnp.zeros((2, mc.block_size), dtype=jnp.int32)  # the batch does not change the jobs
+    with executor_scope(mc) as executors:
+        jax.grad(lambda p: forward(mc, p, idx).sum())(params)
+        submitted = executors.submitted()
+    per_forward = jobs_per_forward(mc)
+    assert per_forward >= mc.n_layer  # at least one call per layer
+    assert submitted["jobs"] == submitted["pubs"] == 2 * per_forward
+    tc = TrainConfig(max_iters=10, eval_interval=5, eval_iters=2)
+    estimate = hardware_estimate(mc, tc, forward=8, shifted=3, jobs_forward=per_forward)
+    assert estimate["jobs_per_step"] == submitted["jobs"]
+    assert estimate["jobs_per_run"] == submitted["jobs"] * 10 + per_forward * 2 * 2 * 3

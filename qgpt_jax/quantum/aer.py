@@ -434,6 +434,11 @@ class BatchedAerCircuit:
         )
         self.probe(self.program(gates, params))
 
+    @property
+    def jobs(self) -> int:
+        """Jobs submitted so far (the probe not counted): one per call and direction."""
+        return self._jobs
+
     def connect(self, threads: int | None):
         """What ``run`` submits jobs to: an AerSimulator for this runner's noise."""
         return aer_simulator(self.noise, threads)

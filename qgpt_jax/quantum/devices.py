@@ -418,6 +418,14 @@ class Executors:
             return None
         return sum(executor.executions() for executor in self.by_circuit.values())
 
+    def jobs(self) -> int | None:
+        """Jobs the batched runners submitted (one per call and direction); ``None`` when a
+        device runs no such jobs (a QNode device)."""
+        counts = [getattr(e, "runner", None) for e in self.by_circuit.values()]
+        if not counts or not all(hasattr(runner, "jobs") for runner in counts):
+            return None
+        return sum(runner.jobs for runner in counts)
+
     def submitted(self) -> dict | None:
         """What this run submitted to IBM Runtime (backend, jobs and their ids, PUBs, shots);
         ``None`` on every other device."""

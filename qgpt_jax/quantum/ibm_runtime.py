@@ -200,6 +200,8 @@ class RuntimeCircuit(BatchedAerCircuit):
     def run(self, program, bindings: np.ndarray) -> np.ndarray:
         """The readout values (M, outputs) for every row of ``bindings`` (M, P): one Runtime job
         of one PUB, ``shots`` samples per binding."""
+        if self.batch is None:  # closed with its run's scope, called again by a cached program
+            self._simulator = self.connect(None)
         sampler = self._simulator
         if is_local(self.backend_name):
             # Local testing: job k samples with seed k + 1, so runs repeat (Runtime 0.45's local
@@ -242,4 +244,7 @@ class RuntimeCircuit(BatchedAerCircuit):
         }
 
     def close(self) -> None:
-        self.batch.close()
+        """Close the Runtime ``Batch``; a later call opens a new one."""
+        if self.batch is not None:
+            self.batch.close()
+            self.batch = None

@@ -76,8 +76,37 @@ def shifted_angles(kind, n_qubits: int) -> int:
     return sum(1 for p in params if np.ndim(p) == 0)
 
 
+def jobs_per_forward(mc) -> int:
+    """The jobs one forward pass of ``mc`` submits on the batched path (``aer``, and so
+    ``ibm.runtime``): one per circuit call, whatever the batch, so counted over one forward of
+    one full-length sequence (a kind may skip its circuit on short ones). A parameter-shift
+    gradient adds one job per call (every shifted binding of a call in one PUB)."""
+    import jax
+    import jax.numpy as jnp
+
+    from qgpt_jax.attention import executor_scope
+    from qgpt_jax.model import GPT, init
+
+    on_aer = mc.on(device="aer", shots=None, noise=None, backend=None)
+    params = init(on_aer, jax.random.key(0))
+    idx = jnp.zeros((1, mc.block_size), dtype=jnp.int32)
+    # Traced afresh (not ``model.forward``, whose compiled program may hold another scope's
+    # executors), so the jobs land in this scope's count.
+    model = GPT(on_aer)
+    apply = jax.jit(lambda params, idx: model.apply({"params": params}, idx, deterministic=True))
+    with executor_scope(on_aer) as executors:
+        jax.block_until_ready(apply(params, idx))
+        return executors.jobs()
+
+
 def hardware_estimate(
-    mc, tc, forward: int, shifted: int, final_sweeps: int = 0, shot_s: float | None = None
+    mc,
+    tc,
+    forward: int,
+    shifted: int,
+    final_sweeps: int = 0,
+    shot_s: float | None = None,
+    jobs_forward: int | None = None,
 ) -> dict:
     """Circuit executions and shots per training step and per run if trained on a QPU, for a
     model whose forward pass runs ``forward`` circuits of ``shifted`` shifted angles each, at
@@ -86,6 +115,8 @@ def hardware_estimate(
     A QPU computes gradients by parameter shift: each circuit of a step costs one execution plus
     two per shifted angle. Evaluation batches cost forward executions only, and so do the
     ``final_sweeps`` calls of the final whole-split estimate (``train.final_sweeps``).
+    ``jobs_forward`` (``jobs_per_forward``, given for a Runtime backend) adds the jobs a step, an
+    evaluation batch and the run submit.
     """
     per_step = forward * (1 + 2 * shifted)
     n_evals = tc.max_iters // tc.eval_interval + 1 + (tc.max_iters % tc.eval_interval > 0)
@@ -97,8 +128,17 @@ def hardware_estimate(
     else:
         shots_per_s = 1 / shot_s
         rate = f" ({mc.backend}'s circuit and measurement durations and repetition delay)"
+    jobs = {}
+    if jobs_forward is not None:
+        jobs = {
+            "jobs_per_step": 2 * jobs_forward,
+            "jobs_per_eval_batch": jobs_forward,
+            "jobs_per_run": 2 * jobs_forward * tc.max_iters
+            + jobs_forward * 2 * tc.eval_iters * n_evals,
+        }
     return {
         "circuits_per_forward": forward,
+        **jobs,
         "executions_per_step": per_step,
         "shots_per_step": per_step * shots,
         "executions_per_run": per_run,

@@ -99,6 +99,13 @@ def hardware_section(results: dict) -> list[str]:
         )
     lines += ["", f"Assumption: {next(iter(resources.values()))['assumption']}."]
     lines += [f"- {model}: {r['note']}." for model, r in resources.items() if r.get("note")]
+    lines += [
+        f"- {model} on {r['backend']}: {r['jobs_per_step']:,} Runtime jobs per training step, "
+        f"{r['jobs_per_eval_batch']:,} per evaluation batch, {r['jobs_per_run']:,} per run "
+        "(one PUB each)."
+        for model, r in resources.items()
+        if "jobs_per_step" in r
+    ]
     for model in resources:
         kept = [r["kept_shot_share"] for r in results["runs"]
                 if r["model"] == model and "kept_shot_share" in r]  # fmt: skip
