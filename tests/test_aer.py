@@ -9,8 +9,9 @@ import pennylane as qml
 import pytest
 
 from qgpt_jax.errors import ConfigError, QuantumExecutionError
-from qgpt_jax.quantum.aer import BatchedAerCircuit, reraise_aer_failures
+from qgpt_jax.quantum.aer import BatchedAerCircuit
 from qgpt_jax.quantum.circuits import original_circuit
+from qgpt_jax.quantum.host import reraise_failures
 from qgpt_jax.quantum.noise import available_backends, validate_backend
 from qgpt_jax.quantum.resources import circuit_resources
 
@@ -156,7 +157,7 @@ def test_aer_failure_raises_quantum_execution_error(inputs):
     with pytest.raises(QuantumExecutionError, match="simulator on fire"):
         broken(*inputs)
     with pytest.raises(QuantumExecutionError, match="simulator on fire") as info:
-        with reraise_aer_failures(broken):
+        with reraise_failures(broken):
             jax.jit(broken)(*inputs).block_until_ready()
     assert "\n" not in str(info.value) and broken.last_failure is None  # raised once, then gone
     other = BatchedAerCircuit(N_QUBITS)  # its state is its own: another circuit's failure

@@ -443,9 +443,9 @@ def test_failed_job_raises_quantum_execution_error(monkeypatch):
 
 def test_a_failed_job_inside_jit_comes_back_as_the_devices_own_error(monkeypatch):
     """Under ``jax.jit`` the job fails inside PennyLane's host callback, and JAX re-raises it as
-    its own error; the device keeps its last failure, which ``reraise_aer_failures`` restores."""
-    from qgpt_jax.quantum.aer import reraise_aer_failures
+    its own error; the device keeps its last failure, which ``host.reraise_failures`` restores."""
     from qgpt_jax.quantum.devices import CircuitExecutor
+    from qgpt_jax.quantum.host import reraise_failures
 
     executor = CircuitExecutor(2, "qgpt.aer", circuit=ATTENTION_Z)
 
@@ -457,7 +457,7 @@ def test_a_failed_job_inside_jit_comes_back_as_the_devices_own_error(monkeypatch
     weights = jnp.zeros(n_circuit_weights(2))
     message = "qgpt.aer: Aer job of .* circuit bindings failed .*: simulator exploded"
     with pytest.raises(QuantumExecutionError, match=message) as info:
-        with reraise_aer_failures(executor.device):
+        with reraise_failures(executor.device):
             jax.jit(executor.__call__)(angles, weights).block_until_ready()
     assert "\n" not in str(info.value) and executor.device.last_failure is None
 

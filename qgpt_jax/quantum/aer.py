@@ -14,7 +14,6 @@ and weights.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import os
@@ -22,12 +21,11 @@ import types
 from dataclasses import dataclass
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.custom_derivatives import SymbolicZero
 
 from qgpt_jax.errors import QuantumExecutionError
 from qgpt_jax.profiling import HOST_PREFIX
+from qgpt_jax.quantum import host
 from qgpt_jax.quantum.circuits import ATTENTION, Circuit
 
 GATES: types.MappingProxyType[str, str | None] = types.MappingProxyType(
@@ -254,45 +252,10 @@ def job_outcomes(result, n_rows: int, n_bits: int, shots: int | None) -> np.ndar
     return outcomes
 
 
-@contextlib.contextmanager
-def reraise_aer_failures(*runners):
-    """Turn JAX's wrapper around a failed Aer job back into the ``QuantumExecutionError``.
-
-    JAX re-raises an exception from a host callback as its own ``JaxRuntimeError`` (the type is
-    lost, the message kept), so wrap calls of jitted code that runs an Aer path in this, naming
-    the ``runners`` that may fail inside it: each keeps its own ``last_failure`` (a
-    ``BatchedAerCircuit``, the ``qgpt.aer`` PennyLane device), which is raised again here when
-    JAX's error carries its message.
-    """
-    try:
-        yield
-    except jax.errors.JaxRuntimeError as exc:
-        for runner in runners:
-            failure = runner.last_failure
-            if failure is not None and str(failure) in str(exc):
-                runner.last_failure = None
-                raise failure from exc
-        raise
-
-
-@jax.tree_util.register_static
-@dataclass(frozen=True)
-class _Shifts:
-    """Which gate-angle groups need parameter shifts: a static residual of the custom VJP."""
-
-    batched: bool
-    shared: bool
-
-
 @dataclass(frozen=True, eq=False)
 class _Program:
-    """One transpiled circuit on one simulator, and where a call's gate angles go in a binding.
-
-    Gate angles come in two groups: ``batched`` columns differ per binding (they depend on the
-    angles), ``shared`` columns are the same for all N bindings (they depend on weights only). The
-    split lets the gradient skip a whole group JAX does not differentiate (original heads stop the
-    angles' gradient: only the weights' gate angles get shifted) and sums shared gradients over N.
-    """
+    """One transpiled circuit on one simulator, and where a call's gate angles go in a binding
+    (``qgpt_jax.quantum.host``'s batched and shared columns): a parameter-shift ``HostProgram``."""
 
     runner: BatchedAerCircuit
     circuit: object
@@ -300,36 +263,22 @@ class _Program:
     batched: tuple[int, ...]
     shared: tuple[int, ...]
     n_outputs: int
-
-    def bindings(self, batched: np.ndarray, shared: np.ndarray) -> np.ndarray:
-        """Full parameter rows (..., N, P) from batched (..., N, Kb) and shared (..., Ks) columns.
-
-        Leading dimensions come from ``jax.vmap`` (the heads of a layer): every head's rows go
-        into the same job.
-        """
-        lead = np.broadcast_shapes(batched.shape[:-2], shared.shape[:-1])
-        values = np.empty((*lead, batched.shape[-2], len(self.parameters)))
-        values[..., list(self.batched)] = batched
-        values[..., list(self.shared)] = shared[..., None, :]
-        return values
-
-    def shifted_columns(self, shifts: _Shifts) -> tuple[int, ...]:
-        return (self.batched if shifts.batched else ()) + (self.shared if shifts.shared else ())
+    joint = False
 
     def expvals(self, batched, shared) -> np.ndarray:
         """Host side of the forward pass: all bindings (every vmapped head's N), one job.
         Returns (..., N, outputs)."""
         with jax.profiler.TraceAnnotation(f"{HOST_PREFIX}aer bind"):
-            rows = self.bindings(batched, shared)
+            rows = host.bindings(self, batched, shared)
         values = self.runner.run(self, rows.reshape(-1, rows.shape[-1]))
         return values.reshape(*rows.shape[:-1], -1).astype(np.float32)
 
-    def jacobian(self, batched, shared, shifts: _Shifts) -> np.ndarray:
-        """Host side of the backward pass: (N, outputs, K) derivatives of the K shifted columns,
-        one job of N * 2K bindings."""
+    def jacobian(self, batched, shared, shifts: host.Shifts) -> np.ndarray:
+        """Host side of the backward pass: (..., N, outputs, K) derivatives of the K
+        differentiated columns, one job of N * 2K bindings."""
         with jax.profiler.TraceAnnotation(f"{HOST_PREFIX}aer bind"):
-            base = self.bindings(batched, shared)  # (..., N, P)
-            columns = self.shifted_columns(shifts)
+            base = host.bindings(self, batched, shared)  # (..., N, P)
+            columns = host.differentiated(self, shifts)
             offsets = np.zeros((len(columns), 2, base.shape[-1]))
             for j, k in enumerate(columns):
                 offsets[j, :, k] = (SHIFT, -SHIFT)
@@ -337,51 +286,6 @@ class _Program:
         values = self.runner.run(self, shifted).reshape(*base.shape[:-1], len(columns), 2, -1)
         derivative = (values[..., 0, :] - values[..., 1, :]) / 2  # (..., N, K, outputs)
         return np.swapaxes(derivative, -1, -2).astype(np.float32)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _expectation(program: _Program, batched, shared):
-    return jax.pure_callback(
-        program.expvals,
-        jax.ShapeDtypeStruct((batched.shape[0], program.n_outputs), jnp.float32),
-        batched,
-        shared,
-        vmap_method="expand_dims",  # vmapped heads: one job for all of them
-    )
-
-
-def _expectation_fwd(program: _Program, batched, shared):
-    shifts = _Shifts(batched=batched.perturbed, shared=shared.perturbed)
-    values = _expectation(program, batched.value, shared.value)
-    return values, (batched.value, shared.value, shifts)
-
-
-def _expectation_bwd(program: _Program, residuals, cotangent):
-    batched, shared, shifts = residuals
-    columns = program.shifted_columns(shifts)
-    if isinstance(cotangent, SymbolicZero) or not columns:
-        return jnp.zeros_like(batched), jnp.zeros_like(shared)
-    jacobian = jax.pure_callback(
-        functools.partial(program.jacobian, shifts=shifts),
-        jax.ShapeDtypeStruct((batched.shape[0], program.n_outputs, len(columns)), jnp.float32),
-        batched,
-        shared,
-        vmap_method="expand_dims",  # vmapped heads: one job for all of them
-    )
-    grads = jnp.einsum("no,nok->nk", cotangent, jacobian)  # (N, K)
-    n_batched = len(program.batched) if shifts.batched else 0
-    d_batched = grads[:, :n_batched] if shifts.batched else jnp.zeros_like(batched)
-    d_shared = grads[:, n_batched:].sum(0) if shifts.shared else jnp.zeros_like(shared)
-    return d_batched, d_shared
-
-
-_expectation.defvjp(_expectation_fwd, _expectation_bwd, symbolic_zeros=True)
-
-
-def _stack(values: list, shape: tuple[int, ...]):
-    """Stack gate angles (each broadcast to ``shape``) along a new last axis, float32."""
-    columns = [jnp.broadcast_to(jnp.asarray(v, jnp.float32), shape) for v in values]
-    return jnp.stack(columns, axis=-1) if columns else jnp.zeros((*shape, 0), jnp.float32)
 
 
 class BatchedAerCircuit:
@@ -424,7 +328,7 @@ class BatchedAerCircuit:
         self.readout_matrix = circuit.diagonal(n_qubits)  # (2^n, outputs)
         self.executions = 0
         self.last_failure: QuantumExecutionError | None = None
-        """The error of this circuit's last failed job, for ``reraise_aer_failures``."""
+        """The error of this circuit's last failed job, for ``host.reraise_failures``."""
         self._simulator = self.connect(threads)
         self._programs: dict[tuple, _Program] = {}
         self._jobs = 0  # sampling seeds: job k of an executor samples with seed k, so runs repeat
@@ -451,19 +355,12 @@ class BatchedAerCircuit:
 
     def __call__(self, angles, weights):
         """``angles`` (N, inputs), ``weights`` (3 n_qubits,) -> (N,) or (N, outputs)."""
-        n = angles.shape[0]
         gates, params = record_circuit(angles, weights, self.n_qubits, self.circuit)
-        program = self.program(gates, params)
-        batched = _stack([params[k] for k in program.batched], (n,))
-        shared = _stack([params[k] for k in program.shared], ())
-        with reraise_aer_failures(self):
-            values = _expectation(program, batched, shared)
-        return values[:, 0] if program.n_outputs == 1 else values
+        return host.run_program(self.program(gates, params), params, angles.shape[0])
 
     def program(self, gates: tuple[Gate, ...], params: list) -> _Program:
         """The transpiled program for a recorded circuit (built once per gate structure)."""
-        batched = tuple(k for k, p in enumerate(params) if np.ndim(p) > 0)
-        shared = tuple(k for k, p in enumerate(params) if np.ndim(p) == 0)
+        batched, shared = host.split_columns(params)
         key = (gates, batched)
         if key not in self._programs:
             circuit, parameters, readout_layout = self.transpile(gates)
@@ -505,7 +402,9 @@ class BatchedAerCircuit:
         program = self.program(gates, params)
         n = angles.shape[0]
         batched = np.stack([np.broadcast_to(params[k], (n,)) for k in program.batched], -1)
-        return program, program.bindings(batched, np.array([params[k] for k in program.shared]))
+        return program, host.bindings(
+            program, batched, np.array([params[k] for k in program.shared])
+        )
 
     def run(self, program: _Program, bindings: np.ndarray) -> np.ndarray:
         """The readout values (M, outputs) for every row of ``bindings`` (M, P): one Aer job of M

@@ -81,9 +81,9 @@ def runtime_runner(n_qubits: int, circuit: Circuit, shots, noise, threads, backe
 
 def aer_failures(device):
     """``qgpt.aer`` raising inside a JAX callback: the context that restores its error."""
-    from qgpt_jax.quantum.aer import reraise_aer_failures
+    from qgpt_jax.quantum.host import reraise_failures
 
-    return reraise_aer_failures(device)
+    return reraise_failures(device)
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,9 @@ naming the package and the version checked, not a fallback.
 
 from __future__ import annotations
 
-import functools
+from dataclasses import dataclass
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pennylane as qml
 from threadpoolctl import ThreadpoolController
@@ -29,21 +28,48 @@ from threadpoolctl import ThreadpoolController
 from qgpt_jax.errors import QuantumExecutionError
 from qgpt_jax.private_api import lightning_kernels
 from qgpt_jax.profiling import HOST_PREFIX
+from qgpt_jax.quantum import host
 from qgpt_jax.quantum.circuits import Circuit
 
 
-@jax.tree_util.register_static
+@dataclass(frozen=True, eq=False)
 class _Program:
-    """One recorded circuit in Lightning's serialised form: gate names, wires, how many angles
-    each gate takes, and the observables. Static under ``jax.jit`` (hashed by identity)."""
+    """One recorded circuit in Lightning's serialised form (gate names, wires, how many angles
+    each gate takes, the observables) and where a call's gate angles go: an adjoint
+    ``HostProgram`` of ``qgpt_jax.quantum.host``, its Jacobian from the forward simulation."""
 
-    def __init__(self, runner, gates: tuple, counts: list[int], observables: list):
-        self.runner, self.gates, self.observables = runner, gates, observables
-        self.offsets = np.cumsum([0, *counts])
+    runner: BatchedLightningCircuit
+    gates: tuple
+    offsets: tuple[int, ...]
+    observables: list
+    batched: tuple[int, ...]
+    shared: tuple[int, ...]
+    joint = True
 
-    def run(self, angles: np.ndarray, jacobian: bool):
-        """Values (..., N, outputs), and the Jacobians (..., N, outputs, P) if asked, of every
-        row of gate angles (..., N, P): each binding one C++ simulation (and adjoint pass)."""
+    @property
+    def n_outputs(self) -> int:
+        return len(self.observables)
+
+    def expvals(self, batched, shared) -> np.ndarray:
+        """Values (..., N, outputs) of every binding: one C++ simulation each."""
+        return self.simulate(batched, shared, ())[0]
+
+    def values_and_jacobian(self, batched, shared, shifts: host.Shifts):
+        """Values (..., N, outputs) and Jacobians (..., N, outputs, K) of the K differentiated
+        columns: each binding one C++ simulation and one adjoint pass."""
+        return self.simulate(batched, shared, host.differentiated(self, shifts))
+
+    def simulate(self, batched, shared, trainable: tuple[int, ...]):
+        try:
+            return self._simulate(batched, shared, trainable)
+        except Exception as exc:
+            message = " ".join(str(exc).split())
+            self.runner.last_failure = QuantumExecutionError(
+                f"lightning.qubit failed on {batched.shape[-2]} circuit bindings: {message}"
+            )
+            raise self.runner.last_failure from exc
+
+    def _simulate(self, batched, shared, trainable: tuple[int, ...]):
         b = self.runner
         # One OpenMP thread: Lightning parallelises a multi-observable adjoint pass over its
         # observables, and on a 4-qubit state the threads cost more than they do (measured on 2
@@ -52,63 +78,33 @@ class _Program:
             b.threads.limit(limits=1, user_api="openmp"),
             jax.profiler.TraceAnnotation(f"{HOST_PREFIX}lightning simulate"),
         ):
-            rows = np.asarray(angles, np.float64)
+            rows = host.bindings(self, batched, shared)
             flat = rows.reshape(-1, rows.shape[-1])
-            n, n_angles, n_out = len(flat), flat.shape[1], len(self.observables)
+            n, n_out, n_columns = len(flat), self.n_outputs, len(trainable)
             values = np.empty((n, n_out), np.float32)
-            derivatives = np.empty((n, n_out, n_angles), np.float32) if jacobian else None
+            derivatives = np.empty((n, n_out, n_columns), np.float32)
             names, wires, inverses, matrices, control_wires, control_values = self.gates
             apply = [getattr(b.state, name) for name in names]
-            adjoint, trainable = b.adjoint(), list(range(n_angles))
+            adjoint, offsets = b.adjoint(), self.offsets
+            # Lightning returns the derivatives of the trainable angles in ascending order
+            ascending = sorted(trainable)
+            order = [ascending.index(k) for k in trainable]
             for i, row in enumerate(flat.tolist()):
-                per_gate = [row[self.offsets[k] : self.offsets[k + 1]] for k in range(len(names))]
+                per_gate = [row[offsets[k] : offsets[k + 1]] for k in range(len(names))]
                 b.state.resetStateVector()
                 for gate, w, inverse, p in zip(apply, wires, inverses, per_gate, strict=True):
                     gate(w, inverse, p)
                 measure = b.measurements(b.state)
                 values[i] = [measure.expval(o) for o in self.observables]
-                if jacobian:
+                if trainable:
                     ops = b.ops_list(
                         names, per_gate, wires, inverses, matrices, control_wires, control_values
                     )
-                    derivatives[i] = np.asarray(
-                        adjoint(b.state, self.observables, ops, trainable)
-                    ).reshape(n_out, n_angles)
-        b.executions += n * (2 if jacobian else 1)  # a forward and an adjoint pass each
+                    jacobian = adjoint(b.state, self.observables, ops, ascending)
+                    derivatives[i] = np.asarray(jacobian).reshape(n_out, n_columns)[:, order]
+        b.executions += n * (2 if trainable else 1)  # a forward and an adjoint pass each
         lead = rows.shape[:-1]
-        values = values.reshape(*lead, n_out)
-        return (values, derivatives.reshape(*lead, n_out, n_angles)) if jacobian else values
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _expectation(program: _Program, angles):
-    return jax.pure_callback(
-        functools.partial(program.run, jacobian=False),
-        jax.ShapeDtypeStruct((*angles.shape[:-1], len(program.observables)), jnp.float32),
-        angles,
-        vmap_method="expand_dims",  # vmapped heads: one callback for all of them
-    )
-
-
-def _expectation_fwd(program: _Program, angles):
-    n_out, n_angles = len(program.observables), angles.shape[-1]
-    values, jacobian = jax.pure_callback(
-        functools.partial(program.run, jacobian=True),
-        (
-            jax.ShapeDtypeStruct((*angles.shape[:-1], n_out), jnp.float32),
-            jax.ShapeDtypeStruct((*angles.shape[:-1], n_out, n_angles), jnp.float32),
-        ),
-        angles,
-        vmap_method="expand_dims",
-    )
-    return values, jacobian
-
-
-def _expectation_bwd(program: _Program, jacobian, cotangent):
-    return (jnp.einsum("...o,...op->...p", cotangent, jacobian),)
-
-
-_expectation.defvjp(_expectation_fwd, _expectation_bwd)
+        return values.reshape(*lead, n_out), derivatives.reshape(*lead, n_out, n_columns)
 
 
 class BatchedLightningCircuit:
@@ -133,10 +129,12 @@ class BatchedLightningCircuit:
         # on every call would cost milliseconds.
         self.threads = ThreadpoolController()
         self.executions = 0
+        self.last_failure: QuantumExecutionError | None = None
+        """The error of the last failed simulation, for ``host.reraise_failures``."""
 
-    def program(self, angles, weights) -> tuple[_Program, jax.Array]:
+    def program(self, angles, weights) -> tuple[_Program, list]:
         """Record the circuit on (traced) ``angles`` and ``weights``: Lightning's serialised
-        gates and observables, and the gate angles as one (N, P) array."""
+        gates and observables, and the gate angles, each of shape (N,) or ()."""
         tape = qml.tape.make_qscript(self.circuit.qfunc(self.n_qubits))(angles, weights)
         # Lightning's own preprocessing (decompositions, observable checks), without splitting
         # the broadcast into one tape per binding: the bindings stay rows of one array.
@@ -160,13 +158,12 @@ class BatchedLightningCircuit:
             raise QuantumExecutionError(
                 f"a readout of {self.circuit.name!r} splits into several Lightning observables"
             )
-        n = angles.shape[0]
-        columns = [jnp.broadcast_to(jnp.asarray(p, jnp.float32), (n,)) for ps in params for p in ps]
-        rows = jnp.stack(columns, axis=-1) if columns else jnp.zeros((n, 0), jnp.float32)
+        columns = [p for ps in params for p in ps]
+        batched, shared = host.split_columns(columns)
         static = (tuple(names), wires, inverses, matrices, control_wires, control_values)
-        return _Program(self, static, [len(p) for p in params], observables), rows
+        offsets = tuple(int(k) for k in np.cumsum([0, *(len(p) for p in params)]))
+        return _Program(self, static, offsets, observables, batched, shared), columns
 
     def __call__(self, angles, weights):
-        program, rows = self.program(angles, weights)
-        values = _expectation(program, rows)
-        return values[:, 0] if values.shape[-1] == 1 else values
+        program, columns = self.program(angles, weights)
+        return host.run_program(program, columns, angles.shape[0])

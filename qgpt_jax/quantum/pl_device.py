@@ -227,7 +227,7 @@ def run_job(
 
 def job_failure(n_bindings: int, describe: str, detail) -> QuantumExecutionError:
     """The one-line error of a failed job (the device keeps it as its ``last_failure``, which
-    ``aer.reraise_aer_failures`` restores when it surfaces from a JAX callback)."""
+    ``host.reraise_failures`` restores when it surfaces from a JAX callback)."""
     message = " ".join(str(detail).split())
     return QuantumExecutionError(
         f"qgpt.aer: Aer job of {n_bindings} circuit bindings failed ({describe}): {message}"
@@ -471,7 +471,7 @@ class QgptAerDevice(Device):
             validate_backend(noise, len(self.wires))
         self.noise = noise
         self.last_failure: QuantumExecutionError | None = None
-        """The error of the device's last failed job, for ``aer.reraise_aer_failures``: inside
+        """The error of the device's last failed job, for ``host.reraise_failures``: inside
         PennyLane's JAX callback it surfaces as JAX's own error."""
         self._rng = np.random.default_rng(seed)
         self._simulator = aer_simulator(noise, threads)
