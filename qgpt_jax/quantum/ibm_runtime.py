@@ -94,9 +94,14 @@ def validate_backend_name(name: str, n_qubits: int) -> None:
             '-c "from qgpt_jax.quantum.ibm_runtime import fake_backend_names as f; print(f())"), '
             "or a backend of your IBM Quantum account"
         )
-    if n_qubits > backends[name].num_qubits:
+    check_width(backends[name], name, n_qubits)
+
+
+def check_width(backend, name: str, n_qubits: int) -> None:
+    """A one-line ``ConfigError`` when ``backend`` has fewer than ``n_qubits`` qubits."""
+    if n_qubits > backend.num_qubits:
         raise ConfigError(
-            f"backend {name!r} has {backends[name].num_qubits} qubits but the circuit needs "
+            f"backend {name!r} has {backend.num_qubits} qubits but the circuit needs "
             f"{n_qubits}; use fewer qubits or a larger backend"
         )
 
@@ -117,8 +122,7 @@ def runtime_backend(name: str):
         service = QiskitRuntimeService()
     except Exception as exc:
         raise QuantumExecutionError(
-            f"no IBM Quantum account to run backend {name!r} ({type(exc).__name__}); "
-            f"{ACCOUNT_HELP}"
+            f"no IBM Quantum account to run backend {name!r} ({type(exc).__name__}); {ACCOUNT_HELP}"
         ) from None
     try:
         return service.backend(name)
@@ -171,11 +175,7 @@ class RuntimeCircuit(BatchedAerCircuit):
         validate_backend_name(backend, n_qubits)
         self.backend_name = backend
         self.backend = runtime_backend(backend)
-        if n_qubits > self.backend.num_qubits:
-            raise ConfigError(
-                f"backend {backend!r} has {self.backend.num_qubits} qubits but the circuit needs "
-                f"{n_qubits}; use fewer qubits or a larger backend"
-            )
+        check_width(self.backend, backend, n_qubits)  # an account's backend, known only now
         self.job_ids: list[str] = []
         self.pubs = self.shots_submitted = 0
         super().__init__(n_qubits, shots=shots, noise=None, threads=threads, circuit=circuit)
