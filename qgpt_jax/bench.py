@@ -148,27 +148,36 @@ def measure_training(
         steps, elapsed = train_for(trainer, seconds, max_steps, chunk)
         measured = executor.executions() if executor is not None else None
     per_step, counted = circuits_per_step(mc, B, measured, steps * S)
-    # Circuits simulated on the host are not in XLA's count: no FLOP rate for those models.
-    flops_per_s = flops * steps * S / elapsed if flops is not None and not host else None
     if steps == 1 and elapsed > seconds:  # measured, but one step alone overran the budget
         entry["over_budget"] = True
         entry["executions_counted"] = f"one step took {elapsed:.3g} s, over the {seconds:g} s"
+    rates = training_rates(steps * S, elapsed, B * T, per_step, None if host else flops)
     return {
         "steps": steps,
         "train_s": elapsed,
         "compile_s": compile_s,
         "compile_cache": cache_outcome.value,
-        "tokens_per_s": steps * B * T * S / elapsed,
-        "circuit_executions_per_step": per_step,
-        "circuits_per_s": per_step * steps * S / elapsed,
         "executions_counted": counted,
         "flops_per_step": flops,
         "flops_counted": "XLA program" + (" (host circuits not included)" if host else ""),
-        "flops_per_s": flops_per_s,
-        "peak_fraction": flops_per_s / peak_flops_per_s
-        if flops_per_s is not None and peak_flops_per_s
+        "peak_fraction": rates["flops_per_s"] / peak_flops_per_s
+        if rates["flops_per_s"] is not None and peak_flops_per_s
         else None,
+        **rates,
     } | entry
+
+
+def training_rates(
+    seed_steps: int, elapsed: float, tokens_per_step: int, circuits: float, flops: float | None
+) -> dict:
+    """Tokens, circuits and FLOPs per second of ``seed_steps`` steps in ``elapsed`` seconds; no
+    FLOP rate where circuits simulated on the host are not in XLA's count (``flops`` None)."""
+    return {
+        "tokens_per_s": seed_steps * tokens_per_step / elapsed,
+        "circuit_executions_per_step": circuits,
+        "circuits_per_s": circuits * seed_steps / elapsed,
+        "flops_per_s": flops * seed_steps / elapsed if flops is not None else None,
+    }
 
 
 def estimated_entry(probe: Probe, tokens_per_step: int, n_seeds: int, seconds: float) -> dict:
@@ -320,13 +329,7 @@ def run_bench(
             f"{model} {config.device if kind_of(config).runs_circuits else ''} {value or ''}"
         )
         entry = measure_training(
-            config,
-            tc,
-            dataset,
-            seconds=seconds,
-            max_steps=max_steps,
-            seeds=seeds,
-            mesh=mesh,
+            config, tc, dataset, seconds=seconds, max_steps=max_steps, seeds=seeds, mesh=mesh,
             peak_flops_per_s=peak["flops_per_s"],
         )
         entry["model"] = model
@@ -336,11 +339,7 @@ def run_bench(
         progress(format_entry(entry))
         entries.append(entry)
     bar.close()
-    if (
-        raw_aer
-        and "aer" in devices
-        and any(kind_of(config).runs_circuits for _, _, config, _, _ in plans)
-    ):
+    if raw_aer and "aer" in devices and any(kind_of(p[2]).runs_circuits for p in plans):
         mc, _ = configs(values[0])
         entry = measure_raw_aer(mc.n_qubits, threads=mc.aer_threads)
         progress(format_entry(entry))

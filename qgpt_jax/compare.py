@@ -206,17 +206,12 @@ def compare(
         models, mc, dataset, tc, mesh=mesh, ckpt_every=ckpt_every, margin=margin
     )
     mc = dataclasses.replace(mc, vocab_size=dataset.tokenizer.vocab_size)
-    groups = seed_groups(seeds, seeds_in_parallel)
+    groups, keep = seed_groups(seeds, seeds_in_parallel), keep_checkpoints
     out = Path(out)
     # One run per output folder, held for this run's life (the kernel releases it on a kill).
     with exclusive_use(out) if is_main_process() else contextlib.nullcontext():
         done = finished_runs(out, resume=resume, force=force)
-        engine: Engine = {
-            "seeds_in_parallel": seeds_in_parallel,
-            "mesh": dict(mesh.shape) if mesh is not None else None,
-            "processes": jax.process_count(),
-            "ckpt_every": ckpt_every,
-        }
+        engine = engine_record(seeds_in_parallel, mesh, ckpt_every)
         results = new_results(preset, models, seeds, margin, mc, tc, engine, sample_tokens)
         results["quantum_resources"] = resources_of(configs, tc, dataset)
         results["runs"] = list(done.values())  # kept in every rewrite of the report
@@ -230,13 +225,28 @@ def compare(
                 if all((model, seed) in done for seed in group):
                     log(f"{model} seeds {group}: done in the earlier run, not retrained")
                     continue
-                checkpoints = (
-                    RunCheckpoints(run_state_dir(out, path_name(model), group), keep_checkpoints)
-                    if ckpt_every or resume
-                    else None
-                )
+                checkpoints = group_checkpoints(out, model, group, ckpt_every, resume, keep)
                 session.train_group(model, config, group, dataset, checkpoints, **how)
         return results
+
+
+def engine_record(seeds_in_parallel: int | None, mesh, ckpt_every: int | None) -> Engine:
+    """How the runs were laid out: what a resumed run must repeat."""
+    return {
+        "seeds_in_parallel": seeds_in_parallel,
+        "mesh": dict(mesh.shape) if mesh is not None else None,
+        "processes": jax.process_count(),
+        "ckpt_every": ckpt_every,
+    }
+
+
+def group_checkpoints(
+    out: Path, model: str, group: list[int], ckpt_every, resume: bool, keep: int
+) -> RunCheckpoints | None:
+    """Where a seed group's run state goes, when the run writes or reads any."""
+    if not (ckpt_every or resume):
+        return None
+    return RunCheckpoints(run_state_dir(out, path_name(model), group), keep)
 
 
 def resources_of(configs: dict[str, ModelConfig], tc: TrainConfig, dataset: Dataset) -> dict:
