@@ -210,11 +210,13 @@ def compare(
     out = Path(out)
     # One run per output folder, held for this run's life (the kernel releases it on a kill).
     with exclusive_use(out) if is_main_process() else contextlib.nullcontext():
-        done = finished_runs(out, resume=resume, force=force)
+        done, earlier = finished_runs(out, resume=resume, force=force)
         engine = engine_record(seeds_in_parallel, mesh, ckpt_every)
         results = new_results(preset, models, seeds, margin, mc, tc, engine, sample_tokens)
         results["quantum_resources"] = resources_of(configs, tc, dataset)
         results["runs"] = list(done.values())  # kept in every rewrite of the report
+        if earlier.get("command"):  # the command that configured the run, not `--resume OUT`
+            results["environment"]["command"] = earlier["command"]
         session = _Session(out, results, tc, models, seeds, log)
         how = dict(sample_tokens=sample_tokens, tensorboard_dir=tensorboard_dir, mesh=mesh)
         how |= dict(
@@ -283,20 +285,24 @@ def check_request(
     return configs
 
 
-def finished_runs(out: Path, *, resume: bool, force: bool) -> dict[tuple[str, int], RunRecord]:
-    """The runs an earlier report in ``out`` finished, by (model, seed), when resuming it; a
-    report already there is kept unless the run resumes or replaces it (``force``)."""
+def finished_runs(
+    out: Path, *, resume: bool, force: bool
+) -> tuple[dict[tuple[str, int], RunRecord], dict]:
+    """The runs an earlier report in ``out`` finished, by (model, seed), and its environment,
+    when resuming it; a report already there is kept unless the run resumes or replaces it
+    (``force``)."""
     if not resume and not force and (out / "results.json").exists():
         raise ConfigError(
             f"{out} already holds a report; continue it with --resume {out}, replace it with "
             f"--force, or choose another --out"
         )
-    earlier = load_results(out).get("runs", []) if resume else []
-    return {
+    earlier = load_results(out) if resume else {}
+    done = {
         (r["model"], r["seed"]): r
-        for r in earlier
+        for r in earlier.get("runs", [])
         if r.get("status", "done") == "done"  # reports before schema 2 hold finished runs only
     }
+    return done, earlier.get("environment", {})
 
 
 def new_results(

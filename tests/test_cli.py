@@ -505,3 +505,27 @@ def test_resume_reads_a_report_written_before_the_rename(tmp_path, corpus_path, 
     assert resumed["status"] == "done"
     assert [r["model"] for r in resumed["runs"]] == ["original"]
     assert resumed["runs"][0]["step_losses"] == report["runs"][0]["step_losses"]
+
+
+def test_a_resumed_report_keeps_the_command_that_configured_it(
+    tmp_path, corpus_path, monkeypatch, capsys
+):
+    """docs/results.md quotes a report's command: after `--resume OUT` it is still the one
+    that chose the models, seeds and preset."""
+    out = tmp_path / "run"
+    first = ["--preset", "tiny", "--iters", "2", "--models", "classical", "--seeds", "0,1",
+             "--seeds-in-parallel", "1", "--data", str(corpus_path), "--out", str(out),
+             "--no-progress", "--sample-tokens", "2"]  # fmt: skip
+    monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "experiments.compare", *first])
+    compare_cli.main(first)
+    report = json.loads((out / "results.json").read_text())
+    report["runs"] = report["runs"][:1]  # as if killed after the first seed
+    (out / "results.json").write_text(json.dumps(report))
+    again = ["--resume", str(out), "--data", str(corpus_path), "--no-progress"]
+    monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "experiments.compare", *again])
+    compare_cli.main(again)
+    resumed = json.loads((out / "results.json").read_text())
+    assert [r["seed"] for r in resumed["runs"]] == [0, 1]
+    assert resumed["environment"]["command"] == report["environment"]["command"]
+    assert "--seeds 0,1" in resumed["environment"]["command"]
+    assert "--resume" not in resumed["environment"]["command"]
