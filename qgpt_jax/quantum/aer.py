@@ -252,14 +252,81 @@ def job_outcomes(result, n_rows: int, n_bits: int, shots: int | None) -> np.ndar
     return outcomes
 
 
+@dataclass(frozen=True)
+class JobProgram:
+    """A transpiled gate structure with its readout appended, ready for binding: what one Aer job
+    runs, for the batched path and the ``qgpt.aer`` device alike."""
+
+    circuit: object
+    parameters: tuple
+    n_readout: int
+
+
+def with_readout(transpiled, readout_qubits, sampled: bool) -> JobProgram:
+    """``transpiled`` (``transpile_for``'s circuit, parameters and readout layout) plus what is
+    read: the probabilities of the logical ``readout_qubits`` saved (exact), or those qubits
+    measured (shots). Bit i of an outcome is ``readout_qubits[i]``; the readout layout maps each
+    logical qubit to the physical qubit holding it at the end (routing on a backend)."""
+    from qiskit import ClassicalRegister
+    from qiskit_aer.library import SaveProbabilities
+
+    circuit, parameters, readout_layout = transpiled
+    qubits = [readout_layout[i] for i in readout_qubits]
+    circuit = circuit.copy()
+    if sampled:
+        bits = ClassicalRegister(len(qubits), "readout")
+        circuit.add_register(bits)
+        circuit.measure(qubits, bits)
+    else:
+        circuit.append(SaveProbabilities(len(qubits), label="probabilities"), qubits)
+    return JobProgram(circuit, parameters, len(qubits))
+
+
+def run_job(
+    simulator, program: JobProgram, rows: np.ndarray, shots: int | None, seed: int, failure
+) -> np.ndarray:
+    """One Aer job for every row of ``rows`` (M, P): the probabilities (exact) or counts (shots)
+    of the ``2^k`` readout outcomes, ``(M, 2^k)``. ``failure(detail)`` makes the caller's error.
+
+    A structure without angles has nothing to bind: its M copies go into the job as M circuits.
+    Aer gives every binding and every circuit of a job its own seed (``seed`` plus an offset).
+    """
+    with jax.profiler.TraceAnnotation(f"{HOST_PREFIX}aer submit"):
+        present = set(program.circuit.parameters)
+        binds = {p: rows[:, k].tolist() for k, p in enumerate(program.parameters) if p in present}
+        try:
+            if binds:
+                job = simulator.run(
+                    program.circuit,
+                    parameter_binds=[binds],
+                    runtime_parameter_bind_enable=True,
+                    shots=shots or 1,
+                    seed_simulator=seed,
+                )
+            else:
+                job = simulator.run(
+                    [program.circuit] * len(rows), shots=shots or 1, seed_simulator=seed
+                )
+        except Exception as exc:
+            raise failure(exc) from exc
+    with jax.profiler.TraceAnnotation(f"{HOST_PREFIX}aer simulate"):
+        try:
+            result = job.result()
+        except Exception as exc:
+            raise failure(exc) from exc
+    if not result.success:
+        raise failure(result.status)
+    with jax.profiler.TraceAnnotation(f"{HOST_PREFIX}aer read results"):
+        return job_outcomes(result, len(rows), program.n_readout, shots)
+
+
 @dataclass(frozen=True, eq=False)
 class _Program:
     """One transpiled circuit on one simulator, and where a call's gate angles go in a binding
     (``qgpt_jax.quantum.host``'s batched and shared columns): a parameter-shift ``HostProgram``."""
 
     runner: BatchedAerCircuit
-    circuit: object
-    parameters: tuple
+    job: JobProgram
     batched: tuple[int, ...]
     shared: tuple[int, ...]
     n_outputs: int
@@ -350,7 +417,7 @@ class BatchedAerCircuit:
     def probe(self, program: _Program) -> None:
         """One binding through the whole path, so a broken setup fails here, outside JAX; it is
         not counted."""
-        self.run(program, np.zeros((1, len(program.parameters))))
+        self.run(program, np.zeros((1, len(program.job.parameters))))
         self.executions = self._jobs = 0
 
     def __call__(self, angles, weights):
@@ -363,37 +430,15 @@ class BatchedAerCircuit:
         batched, shared = host.split_columns(params)
         key = (gates, batched)
         if key not in self._programs:
-            circuit, parameters, readout_layout = self.transpile(gates)
-            self._programs[key] = _Program(
-                self,
-                self._with_readout(circuit, readout_layout),
-                parameters,
-                batched,
-                shared,
-                self.readout_matrix.shape[1],
-            )
+            # bit i of an outcome is qubit i, the order of ``readout_matrix``
+            job = with_readout(self.transpile(gates), range(self.n_qubits), self.shots is not None)
+            n_outputs = self.readout_matrix.shape[1]
+            self._programs[key] = _Program(self, job, batched, shared, n_outputs)
         return self._programs[key]
 
     def transpile(self, gates: tuple[Gate, ...]):
         """``transpiled_circuit`` of ``gates`` for this runner's simulator (its noise backend)."""
         return transpiled_circuit(gates, self.n_qubits, self.noise)
-
-    def _with_readout(self, circuit, readout_layout: tuple[int, ...]):
-        """The transpiled circuit plus what the mode reads: the probabilities of the logical
-        qubits saved, or every logical qubit measured into bits in its order."""
-        from qiskit import ClassicalRegister
-        from qiskit_aer.library import SaveProbabilities
-
-        circuit = circuit.copy()
-        if self.shots is None:
-            circuit.append(
-                SaveProbabilities(self.n_qubits, label="probabilities"), list(readout_layout)
-            )
-        else:
-            bits = ClassicalRegister(self.n_qubits, "readout")
-            circuit.add_register(bits)
-            circuit.measure(list(readout_layout), bits)
-        return circuit
 
     def bindings(self, angles: np.ndarray, weights: np.ndarray) -> tuple[_Program, np.ndarray]:
         """The program and full parameter rows ``(N, P)`` of the circuit on ``angles`` (N, inputs)
@@ -409,30 +454,17 @@ class BatchedAerCircuit:
     def run(self, program: _Program, bindings: np.ndarray) -> np.ndarray:
         """The readout values (M, outputs) for every row of ``bindings`` (M, P): one Aer job of M
         bindings."""
-        with jax.profiler.TraceAnnotation(f"{HOST_PREFIX}aer submit"):
-            binds = [{p: bindings[:, k].tolist() for k, p in enumerate(program.parameters)}]
-            try:
-                job = self._simulator.run(
-                    program.circuit,
-                    parameter_binds=binds,
-                    runtime_parameter_bind_enable=True,
-                    shots=self.shots or 1,
-                    seed_simulator=self._jobs,
-                )
-            except Exception as exc:
-                raise self._failure(len(bindings), exc) from exc
-        with jax.profiler.TraceAnnotation(f"{HOST_PREFIX}aer simulate"):
-            try:
-                result = job.result()
-            except Exception as exc:
-                raise self._failure(len(bindings), exc) from exc
+        outcomes = run_job(
+            self._simulator,
+            program.job,
+            bindings,
+            self.shots,
+            self._jobs,
+            functools.partial(self._failure, len(bindings)),
+        )
         self._jobs += 1
-        if not result.success:
-            raise self._failure(len(bindings), result.status)
         self.executions += len(bindings)
-        with jax.profiler.TraceAnnotation(f"{HOST_PREFIX}aer read results"):
-            outcomes = job_outcomes(result, len(bindings), self.n_qubits, self.shots)
-            return (outcomes / self.shots if self.shots else outcomes) @ self.readout_matrix
+        return (outcomes / self.shots if self.shots else outcomes) @ self.readout_matrix
 
     def _failure(self, n_bindings: int, detail) -> QuantumExecutionError:
         mode = f"noise={self.noise}" if self.noise else "noiseless"

@@ -208,7 +208,7 @@ class RuntimeCircuit(BatchedAerCircuit):
             # service ignores a seed of 0).
             sampler.options.simulator.seed_simulator = self._jobs + 1
         try:
-            job = sampler.run([(program.circuit, bindings)], shots=self.shots)
+            job = sampler.run([(program.job.circuit, bindings)], shots=self.shots)
             self.job_ids.append(job.job_id())
             result = job.result()
         except Exception as exc:

@@ -21,7 +21,8 @@ runs inside PennyLane's ``pure_callback``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import functools
+from dataclasses import replace
 
 import numpy as np
 import pennylane as qml
@@ -56,9 +57,11 @@ from qgpt_jax.quantum.aer import (
     SHIFT,
     SHIFTABLE,
     Gate,
+    JobProgram,
     aer_simulator,
-    job_outcomes,
+    run_job,
     transpiled_circuit,
+    with_readout,
 )
 
 ANALYTIC_MEASUREMENTS = (ExpectationMP, VarianceMP, ProbabilityMP)
@@ -153,76 +156,18 @@ def readout_wires(tape: qml.tape.QuantumScript, wire_order: Wires) -> tuple[int,
     return tuple(i for i, wire in enumerate(wire_order) if wire in measured)
 
 
-@dataclass(frozen=True)
-class Program:
-    """One transpiled gate structure with its readout appended, ready for binding."""
-
-    circuit: object
-    parameters: tuple
-    n_readout: int
-
-
 def build_program(
     gates: tuple[Gate, ...],
     n_qubits: int,
     readout_qubits: tuple[int, ...],
     sampled: bool,
     noise: str | None,
-) -> Program:
-    """The transpiled circuit of ``gates`` plus what is read: the probabilities of the
-    ``readout_qubits`` saved (exact), or those qubits measured (shots).
-
-    The readout qubits are listed last-first, so that the first readout wire is the most
-    significant bit of an outcome, PennyLane's order; ``transpiled_circuit``'s readout layout maps
-    each logical qubit to the physical qubit holding it at the end (routing on a noisy backend).
-    """
-    from qiskit import ClassicalRegister
-    from qiskit_aer.library import SaveProbabilities
-
-    circuit, parameters, readout_layout = transpiled_circuit(
-        gates, n_qubits, noise, shift_rule=False
-    )
-    qubits = [readout_layout[i] for i in reversed(readout_qubits)]
-    circuit = circuit.copy()
-    if sampled:
-        bits = ClassicalRegister(len(qubits), "readout")
-        circuit.add_register(bits)
-        circuit.measure(qubits, bits)
-    else:
-        circuit.append(SaveProbabilities(len(qubits), label="probabilities"), qubits)
-    return Program(circuit, parameters, len(qubits))
-
-
-def run_job(
-    simulator, program: Program, rows: np.ndarray, shots: int | None, seed: int, describe: str
-) -> np.ndarray:
-    """One Aer job for every row of ``rows`` (M, P): the probabilities (exact) or counts (shots)
-    of the ``2^k`` readout outcomes, ``(M, 2^k)``.
-
-    A structure without angles has nothing to bind: its M copies go into the job as M circuits.
-    Aer gives every binding and every circuit of a job its own seed (``seed`` plus an offset).
-    """
-    present = set(program.circuit.parameters)
-    binds = {p: rows[:, k].tolist() for k, p in enumerate(program.parameters) if p in present}
-    try:
-        if binds:
-            job = simulator.run(
-                program.circuit,
-                parameter_binds=[binds],
-                runtime_parameter_bind_enable=True,
-                shots=shots or 1,
-                seed_simulator=seed,
-            )
-        else:
-            job = simulator.run(
-                [program.circuit] * len(rows), shots=shots or 1, seed_simulator=seed
-            )
-        result = job.result()
-    except Exception as exc:
-        raise job_failure(len(rows), describe, exc) from exc
-    if not result.success:
-        raise job_failure(len(rows), describe, result.status)
-    return job_outcomes(result, len(rows), program.n_readout, shots)
+) -> JobProgram:
+    """The transpiled circuit of ``gates`` plus what is read (``aer.with_readout``), the readout
+    qubits listed last-first, so that the first readout wire is the most significant bit of an
+    outcome, PennyLane's order."""
+    transpiled = transpiled_circuit(gates, n_qubits, noise, shift_rule=False)
+    return with_readout(transpiled, tuple(reversed(readout_qubits)), sampled)
 
 
 def job_failure(n_bindings: int, describe: str, detail) -> QuantumExecutionError:
@@ -475,7 +420,7 @@ class QgptAerDevice(Device):
         PennyLane's JAX callback it surfaces as JAX's own error."""
         self._rng = np.random.default_rng(seed)
         self._simulator = aer_simulator(noise, threads)
-        self._programs: dict[tuple, Program] = {}
+        self._programs: dict[tuple, JobProgram] = {}
 
     def preprocess_transforms(self, execution_config: ExecutionConfig | None = None):
         """Turn any tape into one of the declared gates and diagonal measurements.
@@ -653,18 +598,15 @@ class QgptAerDevice(Device):
         for (n_qubits, gates, readout_qubits, shots), members in groups.items():
             rows = np.concatenate([member_rows for _, member_rows in members])
             if len(rows):
-                try:
-                    values = run_job(
-                        self._simulator,
-                        self._program(n_qubits, gates, readout_qubits, shots is not None),
-                        rows,
-                        shots,
-                        int(self._rng.integers(2**31 - 1)),
-                        f"{n_qubits} qubits, noise={self.noise}, shots={shots}",
-                    )
-                except QuantumExecutionError as failure:
-                    self.last_failure = failure
-                    raise
+                describe = f"{n_qubits} qubits, noise={self.noise}, shots={shots}"
+                values = run_job(
+                    self._simulator,
+                    self._program(n_qubits, gates, readout_qubits, shots is not None),
+                    rows,
+                    shots,
+                    int(self._rng.integers(2**31 - 1)),
+                    functools.partial(self._failure, len(rows), describe),
+                )
             else:
                 values = np.zeros((0, 2 ** len(readout_qubits)))
             executions += len(rows)
@@ -675,7 +617,11 @@ class QgptAerDevice(Device):
                 start += len(member_rows)
         return outcomes, executions, total_shots
 
-    def _program(self, n_qubits: int, gates, readout_qubits, sampled: bool) -> Program:
+    def _failure(self, n_bindings: int, describe: str, detail) -> QuantumExecutionError:
+        self.last_failure = job_failure(n_bindings, describe, detail)
+        return self.last_failure
+
+    def _program(self, n_qubits: int, gates, readout_qubits, sampled: bool) -> JobProgram:
         key = (n_qubits, gates, readout_qubits, sampled)
         if key not in self._programs:
             if self.noise is not None and self.wires is None:
