@@ -153,7 +153,7 @@ def test_aer_failure_raises_quantum_execution_error(inputs):
         def run(self, *args, **kwargs):
             raise RuntimeError("simulator on fire")
 
-    broken._simulator = FailingSimulator()
+    broken.simulator = FailingSimulator()
     with pytest.raises(QuantumExecutionError, match="simulator on fire"):
         broken(*inputs)
     with pytest.raises(QuantumExecutionError, match="simulator on fire") as info:
@@ -219,3 +219,23 @@ def test_vmapped_heads_share_one_job(monkeypatch, inputs):
         expected = jax.grad(weighted_sum(runner), argnums=(0, 1))(angles[h], weights[h])
         np.testing.assert_allclose(grads[0][h], expected[0], atol=1e-5)
         np.testing.assert_allclose(grads[1][h], expected[1], atol=1e-5)
+
+
+@pytest.mark.parametrize("shots", [None, 64])
+def test_a_job_in_chunks_gives_what_one_aer_run_gives(monkeypatch, shots):
+    """Bindings go to Aer in runs of at most CHUNK_BINDINGS; each run is seeded where its first
+    binding's seed lies in one run (AER_SEED_STEP), so the samples are exactly one run's."""
+    from qgpt_jax.quantum import aer
+
+    runner = BatchedAerCircuit(N_QUBITS, shots=shots)
+    rng = np.random.default_rng(3)
+    program, rows = runner.bindings(rng.uniform(-1, 1, (37, N_QUBITS)), rng.normal(size=12))
+    whole = runner.run(program, rows)
+    monkeypatch.setattr(aer, "CHUNK_BINDINGS", 8)
+    runner._jobs = 0  # the same job seed again
+    calls = []
+    run = runner.simulator.run
+    monkeypatch.setattr(runner.simulator, "run", lambda *a, **k: calls.append(k) or run(*a, **k))
+    chunked = runner.run(program, rows)
+    assert len(calls) == 5  # 8 + 8 + 8 + 8 + 5 bindings
+    np.testing.assert_array_equal(chunked, whole)

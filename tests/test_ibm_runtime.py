@@ -28,7 +28,7 @@ class PubCounter:
 
     def __init__(self, executor):
         self.jobs: list[list[int]] = []
-        sampler = executor.runner._simulator
+        sampler = executor.runner.simulator
         run = sampler.run
 
         def counted(pubs, **kwargs):
@@ -151,7 +151,7 @@ def test_a_failed_job_names_the_backend_and_never_the_token(monkeypatch):
     def refuse(pubs, **kwargs):
         raise RuntimeError(f"401 for token {SECRET} on instance crn:v1:my-instance")
 
-    executor.runner._simulator.run = refuse
+    executor.runner.simulator.run = refuse
     angles, weights = inputs()
     with pytest.raises(QuantumExecutionError) as caught:
         executor(angles, weights)

@@ -21,6 +21,9 @@ scope (a library user calling ``forward``) each trace of a model builds its own.
 * ``ibm.runtime``: IBM Runtime's SamplerV2 on ``backend`` (``qgpt_jax.quantum.ibm_runtime``):
   the Aer path's transpile-once and one-PUB-per-call, sent as jobs of one Runtime batch;
   ``fake_*`` backends run in Runtime's local testing mode.
+
+``aer``, ``ibm.runtime`` and ``lightning.qubit`` are runners of one host protocol
+(``qgpt_jax.quantum.host``: a callback and a custom VJP per call, every vmapped head in it).
 """
 
 from __future__ import annotations

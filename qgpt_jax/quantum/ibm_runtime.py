@@ -201,8 +201,8 @@ class RuntimeCircuit(BatchedAerCircuit):
         """The readout values (M, outputs) for every row of ``bindings`` (M, P): one Runtime job
         of one PUB, ``shots`` samples per binding."""
         if self.batch is None:  # closed with its run's scope, called again by a cached program
-            self._simulator = self.connect(None)
-        sampler = self._simulator
+            self.simulator = self.connect(None)
+        sampler = self.simulator
         if is_local(self.backend_name):
             # Local testing: job k samples with seed k + 1, so runs repeat (Runtime 0.45's local
             # service ignores a seed of 0).
