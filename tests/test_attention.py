@@ -200,7 +200,7 @@ def test_values_and_gradients_agree_across_devices(kind):
     params = init(config, jax.random.key(0))
     idx = jax.random.randint(jax.random.key(1), (2, 5), 0, 11)
     reference, reference_grads = logits_and_grads(config, params, idx)
-    for device in ("lightning.qubit", "aer"):
+    for device in ("lightning.qubit", "aer", "qgpt.aer"):
         out, grads = logits_and_grads(config.on(device=device), params, idx)
         np.testing.assert_allclose(out, reference, atol=1e-5)
         for a, b in zip(jax.tree_util.tree_leaves(grads),

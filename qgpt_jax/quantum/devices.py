@@ -16,13 +16,14 @@ scope (a library user calling ``forward``) each trace of a model builds its own.
 * ``qiskit.aer``: pennylane-qiskit's Aer device, parameter-shift gradients, shots optional.
 * ``aer``: this project's batched Aer path (``qgpt_jax.quantum.aer``): one transpiled circuit, every
   parameter set of a step bound into one Aer job.
-* ``qgpt.aer``: the same path as a PennyLane device (``qgpt_jax.quantum.pl_device``), run as a QNode
-  like the others; PennyLane builds the parameter-shift tapes, the device runs a batch as one job.
+* ``qgpt.aer``: the same path as a PennyLane device (``qgpt_jax.quantum.pl_device``), with its own
+  shift rule; the heads' bindings of a call go to it as one broadcast tape
+  (``qgpt_jax.quantum.device_heads``), one job per call and direction.
 * ``ibm.runtime``: IBM Runtime's SamplerV2 on ``backend`` (``qgpt_jax.quantum.ibm_runtime``):
   the Aer path's transpile-once and one-PUB-per-call, sent as jobs of one Runtime batch;
   ``fake_*`` backends run in Runtime's local testing mode.
 
-``aer``, ``ibm.runtime`` and ``lightning.qubit`` are runners of one host protocol
+``aer``, ``qgpt.aer``, ``ibm.runtime`` and ``lightning.qubit`` are runners of one host protocol
 (``qgpt_jax.quantum.host``: a callback and a custom VJP per call, every vmapped head in it).
 """
 
@@ -56,11 +57,6 @@ def qiskit_aer_options(shots, noise, threads) -> dict:
     return aer_options(shots=shots, noise=noise, threads=threads)
 
 
-def qgpt_aer_options(shots, noise, threads) -> dict:
-    """``qgpt.aer`` takes shots from the QNode (``qml.set_shots``), noise and threads itself."""
-    return {"noise": noise, "threads": threads}
-
-
 def aer_runner(n_qubits: int, circuit: Circuit, shots, noise, threads, backend):
     from qgpt_jax.quantum.aer import BatchedAerCircuit
 
@@ -82,11 +78,12 @@ def runtime_runner(n_qubits: int, circuit: Circuit, shots, noise, threads, backe
     return RuntimeCircuit(n_qubits, backend, shots, threads=threads, circuit=circuit)
 
 
-def aer_failures(device):
-    """``qgpt.aer`` raising inside a JAX callback: the context that restores its error."""
-    from qgpt_jax.quantum.host import reraise_failures
+def qgpt_aer_runner(n_qubits: int, circuit: Circuit, shots, noise, threads, backend):
+    """The heads on the ``qgpt.aer`` PennyLane device through the host protocol: every vmapped
+    head's bindings in one broadcast tape (a QNode per head cannot share a job)."""
+    from qgpt_jax.quantum.device_heads import DeviceHeads
 
-    return reraise_failures(device)
+    return DeviceHeads(n_qubits, shots, noise, threads, circuit, tracker=CountingTracker())
 
 
 @dataclass(frozen=True)
@@ -112,9 +109,6 @@ class DeviceSpec:
     weights) that counts its ``executions``, used instead of a QNode."""
     options: Callable = no_device_options
     """``(shots, noise, threads) -> dict``: the keyword arguments of ``qml.device``."""
-    failures: Callable | None = None
-    """``device -> context manager`` that raises again what the device raised inside a JAX
-    callback (``None``: JAX's own error carries it)."""
 
 
 DEVICES: dict[str, DeviceSpec] = {
@@ -166,16 +160,15 @@ DEVICES: dict[str, DeviceSpec] = {
         ),
         DeviceSpec(
             "qgpt.aer",
-            "parameter-shift",
+            "device",
             "qiskit-aer",
             "qiskit_aer",
-            "the batched Aer path as a PennyLane device (qgpt_jax.quantum.pl_device): a QNode, "
-            "one Aer job per batch of tapes",
+            "the batched Aer path as a PennyLane device (qgpt_jax.quantum.pl_device), its own "
+            "shift rule; every head's bindings of a call in one broadcast tape, one job",
             shots=True,
             noise=True,
             in_graph=False,
-            options=qgpt_aer_options,
-            failures=aer_failures,
+            runner=qgpt_aer_runner,
         ),
         DeviceSpec(
             "ibm.runtime",
@@ -308,6 +301,7 @@ class CircuitExecutor:
         spec = self.spec
         if spec.runner is not None:
             self.runner = spec.runner(self.n_qubits, self.circuit, shots, noise, threads, backend)
+            self.device = getattr(self.runner, "device", None)  # a PennyLane device, if any
             return self.runner
         name, kwargs = spec.name, spec.options(shots, noise, threads)
         self.device = qml.device(name, wires=self.circuit.n_wires(self.n_qubits), **kwargs)
@@ -334,7 +328,7 @@ class CircuitExecutor:
         """``angles`` (N, inputs) and ``weights`` (3 n_qubits,) -> (N,) for one readout value,
         else (N, outputs); a state comes back complex."""
         n, outputs = angles.shape[0], self.circuit.n_outputs(self.n_qubits)
-        with warnings.catch_warnings(), self._failures():
+        with warnings.catch_warnings():
             # PennyLane casts states to complex128, which JAX without x64 truncates, as intended.
             warnings.filterwarnings("ignore", "Explicitly requested dtype complex128")
             values = self._run(angles, weights)
@@ -344,12 +338,6 @@ class CircuitExecutor:
             values = jnp.stack([jnp.asarray(v).reshape(n) for v in values], axis=-1)
         values = jnp.asarray(values, dtype=jnp.float32)
         return values.reshape(n) if outputs == 1 else values.reshape(n, outputs)
-
-    def _failures(self):
-        """Where a device raises inside a JAX callback, the context that restores its error."""
-        if self.spec.failures is None:
-            return contextlib.nullcontext()
-        return self.spec.failures(self.device)
 
     def executions(self) -> int | None:
         """Circuits this device actually ran (host devices); ``None`` for in-graph simulation.
