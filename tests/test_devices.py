@@ -119,3 +119,29 @@ def test_missing_plugin_names_the_package(monkeypatch):
 def test_shots_need_a_sampling_device():
     with pytest.raises(ConfigError, match="exact expectation values"):
         validated(ModelConfig(attention="original").on(shots=100))
+
+
+def test_qgpt_aer_runs_every_vmapped_head_of_a_call_in_one_job_per_direction(inputs):
+    """The heads of a layer reach the qgpt.aer device as one broadcast tape: a jitted value and
+    gradient over two vmapped heads is two Aer jobs (forward, shifted), the bindings and the
+    results those of the batched aer path."""
+    angles, weights, _ = inputs
+    heads_angles, heads_weights = jnp.stack([angles, -angles]), jnp.stack([weights, weights / 2])
+    results = {}
+    for device in ("aer", "qgpt.aer"):
+        run = CircuitExecutor(N_QUBITS, device)
+
+        def loss(a, w, run=run):
+            return (jax.vmap(run)(a, w) ** 2).sum()
+
+        value_and_grad = jax.jit(jax.value_and_grad(loss, (0, 1)))
+        results[device] = (value_and_grad(heads_angles, heads_weights), run.executions())
+    tracker = run.device.tracker.totals
+    assert tracker["jobs"] == 2
+    assert tracker["batches"] == tracker["derivative_batches"] == 1
+    (value, grads), executions = results["qgpt.aer"]
+    (ref_value, ref_grads), ref_executions = results["aer"]
+    assert executions == ref_executions == tracker["executions"]
+    np.testing.assert_allclose(value, ref_value, atol=1e-5)
+    for got, want in zip(grads, ref_grads, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-4)
