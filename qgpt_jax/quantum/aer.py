@@ -303,17 +303,19 @@ def run_job(
     A structure without angles has nothing to bind: its M copies go into the job as M circuits.
     Aer gives every binding and every circuit of a run its own seed (``seed`` plus an offset).
     """
+    present = set(program.circuit.parameters)
+    bound = [(k, p) for k, p in enumerate(program.parameters) if p in present]
     parts = [
-        _run_chunk(simulator, program, rows[i : i + CHUNK_BINDINGS], shots, seed, i, failure)
+        _run_chunk(simulator, program, bound, rows[i : i + CHUNK_BINDINGS], shots, seed, i, failure)
         for i in range(0, len(rows), CHUNK_BINDINGS)
     ]
     return np.concatenate(parts) if parts else np.zeros((0, 2**program.n_readout))
 
 
-def _run_chunk(simulator, program, rows, shots, seed, start, failure) -> np.ndarray:
+def _run_chunk(simulator, program, bound, rows, shots, seed, start, failure) -> np.ndarray:
+    """One Aer run of ``rows``, the ``bound`` (column, parameter) pairs bound at run time."""
     with jax.profiler.TraceAnnotation(f"{HOST_PREFIX}aer submit"):
-        present = set(program.circuit.parameters)
-        binds = {p: rows[:, k].tolist() for k, p in enumerate(program.parameters) if p in present}
+        binds = {p: rows[:, k].tolist() for k, p in bound}
         try:
             if binds:
                 job = simulator.run(
